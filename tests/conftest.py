@@ -1,0 +1,61 @@
+"""Test-wide guards: no test may reach the internet, and no real API key leaks in."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import pytest
+
+from core.catalog import default_catalog
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address: object) -> bool:
+    if isinstance(address, (str, bytes)):  # unix socket path
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> object:
+    if not _is_local(address):
+        raise RuntimeError(f"test tried to reach the network ({address!r}); tests stay on loopback")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> object:
+    if not _is_local(address):
+        raise RuntimeError(f"test tried to reach the network ({address!r}); tests stay on loopback")
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with no provider key, base-URL override or sandbox fault setting."""
+    for provider in default_catalog().providers.values():
+        for var in (provider.key_env, provider.base_url_env):
+            if var:
+                monkeypatch.delenv(var, raising=False)
+    for var in list(os.environ):
+        if var.startswith("ORCHESTRA_"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ORCHESTRA_SANDBOX_LATENCY_SCALE", "0")
+
+
+@pytest.fixture
+def catalog():
+    """The shipped catalog."""
+    return default_catalog()
