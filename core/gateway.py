@@ -1,0 +1,156 @@
+"""The gateway: one ``httpx.AsyncClient`` per provider, key resolution and transport choice.
+
+A provider with a key (or, for a local server, an explicit base URL) is called live; any other
+provider is served by the in-process sandbox, mounted as an httpx transport so the real adapter
+code path runs. One ``complete``/``stream`` call is one HTTP attempt: retries, breakers and
+fallback live in ``core.resilience`` and ``core.dispatch``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from core.catalog import Catalog, ModelSpec, ProviderSpec, default_catalog
+from core.providers import adapter_for
+from core.sandbox.config import SandboxConfig
+from core.secrets import resolve_key
+from core.types import ChatRequest, ChatResult, Mode, StreamEvent
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class Gateway:
+    """Routes single calls to the right adapter, client and transport.
+
+    Args:
+        catalog: the catalog (default: ``data/catalog.toml``).
+        keys: explicit keys by provider name; they win over the environment.
+        transport: one transport for every provider (tests: ``httpx.MockTransport``); when set,
+            every provider is treated as live unless ``force_sandbox``.
+        base_urls: per-provider base URL overrides (e.g. a served sandbox).
+        sandbox: sandbox settings (default: ``SandboxConfig.from_env()``).
+        timeout_s: client timeout per attempt.
+        force_sandbox: serve every provider from the in-process sandbox, keys or not.
+        served_sandbox: ``base_urls`` point at a sandbox served on loopback (mode ``sandbox``).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        keys: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        base_urls: Mapping[str, str] | None = None,
+        sandbox: SandboxConfig | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        force_sandbox: bool = False,
+        served_sandbox: bool = False,
+    ) -> None:
+        self.catalog = catalog or default_catalog()
+        self._keys = dict(keys or {})
+        self._transport = transport
+        self._base_urls = dict(base_urls or {})
+        self._sandbox_config = sandbox
+        self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+        self._force_sandbox = force_sandbox
+        self._served_sandbox = served_sandbox
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._sandbox_transport: httpx.AsyncBaseTransport | None = None
+
+    @classmethod
+    def for_served_sandbox(
+        cls, url: str, catalog: Catalog | None = None, **kwargs: object
+    ) -> "Gateway":
+        """A gateway whose every provider talks to a sandbox served at ``url`` (loopback)."""
+        catalog = catalog or default_catalog()
+        base_urls = {}
+        for name, provider in catalog.providers.items():
+            suffix = "/v1" if provider.protocol == "openai_chat" else ""
+            base_urls[name] = url.rstrip("/") + suffix
+        return cls(catalog, base_urls=base_urls, served_sandbox=True, **kwargs)
+
+    # ── mode and availability ────────────────────────────────────────────────────────────
+    def mode(self, provider: str) -> Mode:
+        """``live`` when calls go to the real provider (a key is set), else ``sandbox``."""
+        spec = self.catalog.providers[provider]
+        if self._force_sandbox or self._served_sandbox:
+            return "sandbox"
+        if self._transport is not None:
+            return "live"
+        if spec.local:
+            return "live" if self._local_configured(spec) else "sandbox"
+        return "live" if resolve_key(spec, self._keys) else "sandbox"
+
+    def modes(self) -> dict[str, Mode]:
+        """The mode of every provider."""
+        return {name: self.mode(name) for name in self.catalog.providers}
+
+    def _local_configured(self, spec: ProviderSpec) -> bool:
+        return bool(spec.name in self._base_urls or os.environ.get(spec.base_url_env, "").strip())
+
+    # ── calls ────────────────────────────────────────────────────────────────────────────
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """One non-streaming attempt; raises ``ProviderError`` subclasses on failure."""
+        model = self.catalog.model(request.model)
+        adapter = adapter_for(self.catalog.providers[model.provider].protocol)
+        return await adapter.complete(
+            self._client(model), model, request, mode=self.mode(model.provider)
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streaming attempt: TextDelta events then one StreamDone."""
+        model = self.catalog.model(request.model)
+        adapter = adapter_for(self.catalog.providers[model.provider].protocol)
+        async for event in adapter.stream(
+            self._client(model), model, request, mode=self.mode(model.provider)
+        ):
+            yield event
+
+    async def aclose(self) -> None:
+        """Close every client this gateway opened."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def __aenter__(self) -> "Gateway":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ── clients ──────────────────────────────────────────────────────────────────────────
+    def _client(self, model: ModelSpec) -> httpx.AsyncClient:
+        client = self._clients.get(model.provider)
+        if client is None:
+            client = self._clients[model.provider] = self._new_client(model.provider)
+        return client
+
+    def _new_client(self, provider: str) -> httpx.AsyncClient:
+        spec = self.catalog.providers[provider]
+        mode = self.mode(provider)
+        adapter = adapter_for(spec.protocol)
+        base_url = self._base_urls.get(provider) or spec.resolved_base_url()
+        if mode == "live" or self._served_sandbox:
+            key = resolve_key(spec, self._keys)
+            transport = self._transport
+        else:
+            key = f"sandbox-{provider}"
+            transport = self._in_process_sandbox()
+        return httpx.AsyncClient(
+            base_url=base_url,
+            headers=adapter.auth_headers(key),
+            transport=transport,
+            timeout=self._timeout,
+        )
+
+    def _in_process_sandbox(self) -> httpx.AsyncBaseTransport:
+        if self._sandbox_transport is None:
+            from core.sandbox.app import build_app
+            from core.sandbox.transport import StreamingASGITransport
+
+            config = self._sandbox_config or SandboxConfig.from_env()
+            self._sandbox_transport = StreamingASGITransport(build_app(self.catalog, config))
+        return self._sandbox_transport
