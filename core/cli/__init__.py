@@ -8,18 +8,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from core.errors import OrchestraError
 
 # Each module defines ``register(subparsers)``, which adds its commands and sets ``func``.
 COMMAND_MODULES = (
     "core.cli.models",
+    "core.cli.ask",
 )
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line that says where to look for the fix."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="orchestra", description="Route LLM work across many providers."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
