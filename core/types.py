@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -141,3 +142,7 @@ class AttemptRecord(BaseModel):
     reason: str = ""
     started_at: float = 0.0  # unix seconds
     ended_at: float = 0.0
+
+
+Complete = Callable[[ChatRequest], Awaitable[ChatResult]]
+"""An async ``ChatRequest -> ChatResult`` callable (the gateway's ``complete`` or a resilient one)."""
