@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.catalog import DATA_DIR, Capability, Tier, default_catalog
-from core.errors import PlanError, UnknownModel
+from core.errors import PlanError, TemplateError, UnknownModel
+from core.prompts import get_template
 
 TaskKind = Literal[
     "research", "analysis", "writing", "code", "review", "classification", "summarization",
@@ -33,6 +34,7 @@ PLANS_DIR = DATA_DIR / "plans"
 TASK_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEFAULT_MAX_OUTPUT_TOKENS = 800
 MAX_OUTPUT_TOKENS_LIMIT = 32_000
+UPSTREAM_MARKER = "(the results of the earlier steps, given below)"
 _HAND_ONLY_FIELDS = ("model", "template", "vars")  # set in plan files, never asked of an LLM
 
 
@@ -63,7 +65,11 @@ class Task(BaseModel):
 
     @model_validator(mode="after")
     def _check_prompt_and_model(self) -> "Task":
-        if not self.prompt.strip() and not self.template:
+        if self.template:
+            self._render_template()
+        elif self.vars:
+            raise PlanError(f"task '{self.id}' has vars but no template")
+        if not self.prompt.strip():
             raise PlanError(f"task '{self.id}' needs a prompt or a template")
         if self.model is not None:
             try:
@@ -71,6 +77,28 @@ class Task(BaseModel):
             except UnknownModel as exc:
                 raise UnknownModel(f"task '{self.id}': {exc}") from exc
         return self
+
+    def _render_template(self) -> None:
+        """Fill ``prompt`` from the template (idempotent, so dumped plans load again).
+
+        When the template's ``input`` variable is not given and the task has dependencies, it
+        points at their results, which the executor appends below the prompt.
+        """
+        values = dict(self.vars)
+        try:
+            template = get_template(str(self.template))
+            if template.input and template.input not in values and self.depends_on:
+                values[template.input] = UPSTREAM_MARKER
+            rendered = template.render(values)
+        except TemplateError as exc:
+            raise PlanError(f"task '{self.id}': {exc}") from exc
+        if template.system:
+            rendered = f"{template.system}\n\n{rendered}"
+        if self.prompt and self.prompt != rendered:
+            raise PlanError(f"task '{self.id}' has both a prompt and a template; give one")
+        self.prompt = rendered
+        if self.tier is None and self.model is None:
+            self.tier = template.tier
 
 
 class Plan(BaseModel):

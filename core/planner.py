@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import OrchestraError, PlanError, UnknownModel
 from core.plan import TASK_KINDS, Plan, Task, parse_plan, plan_json_schema
-from core.types import ChatRequest, ChatResult, Message
+from core.types import ChatRequest, ChatResult, Complete, Message
 
-Complete = Callable[[ChatRequest], Awaitable[ChatResult]]
 PlanSource = Literal["llm", "llm-repaired", "offline-fallback"]
 
 
