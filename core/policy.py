@@ -1,0 +1,156 @@
+"""The routing policy: tiers, concentration cap, budgets, retries, breakers, deadlines, baseline.
+
+It lives in ``data/policy.toml`` (or the file named by ``ORCHESTRA_POLICY``). ``load_policy``
+validates it strictly; ``save_policy`` writes it back, so the dashboard can edit it. A bad file
+raises ``ConfigError`` with one line that names the field and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.catalog import DATA_DIR, Catalog, Tier
+from core.errors import ConfigError
+
+DEFAULT_POLICY = DATA_DIR / "policy.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TierThresholds(_Section):
+    """Complexity → tier: up to ``economy_max`` economy, up to ``balanced_max`` balanced."""
+
+    economy_max: int = Field(default=2, ge=0, le=5)
+    balanced_max: int = Field(default=3, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TierThresholds":
+        if self.balanced_max < self.economy_max:
+            raise ValueError("balanced_max must be at least economy_max")
+        return self
+
+    def tier_for(self, complexity: int) -> Tier:
+        """The tier a complexity score (1–5) routes to."""
+        if complexity <= self.economy_max:
+            return "economy"
+        if complexity <= self.balanced_max:
+            return "balanced"
+        return "premium"
+
+
+class ConcentrationSettings(_Section):
+    """No provider above ``cap`` of the calls, once ``min_calls`` calls have been made."""
+
+    cap: float = Field(default=0.8, gt=0.0, le=1.0)
+    min_calls: int = Field(default=5, ge=1, le=10_000)
+
+
+class BudgetSettings(_Section):
+    """Spending limits in USD and the fraction at which a warning fires."""
+
+    per_run_usd: Decimal = Field(default=Decimal("5"), gt=0, le=1_000_000)
+    per_provider_per_day_usd: Decimal = Field(default=Decimal("20"), gt=0, le=1_000_000)
+    global_per_day_usd: Decimal = Field(default=Decimal("50"), gt=0, le=1_000_000)
+    warn_at: float = Field(default=0.8, gt=0.0, le=1.0)
+
+
+class RetrySettings(_Section):
+    """Exponential backoff with full jitter: ``base_s`` doubling up to ``cap_s``."""
+
+    base_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    cap_s: float = Field(default=20.0, ge=0.0, le=600.0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+
+
+class BreakerSettings(_Section):
+    """Open a provider's breaker after ``failure_threshold`` failures in a row."""
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    cooldown_s: float = Field(default=30.0, ge=0.0, le=86_400.0)
+
+
+class TaskSettings(_Section):
+    """Per-task limits."""
+
+    deadline_s: float = Field(default=180.0, gt=0.0, le=86_400.0)
+
+
+class SavingsSettings(_Section):
+    """The model savings are measured against (empty: the catalog's priciest premium model)."""
+
+    baseline_model: str = ""
+
+
+class Policy(_Section):
+    """The whole routing policy, as ``data/policy.toml`` holds it."""
+
+    tiers: TierThresholds = Field(default_factory=TierThresholds)
+    concentration: ConcentrationSettings = Field(default_factory=ConcentrationSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    task: TaskSettings = Field(default_factory=TaskSettings)
+    savings: SavingsSettings = Field(default_factory=SavingsSettings)
+
+    def baseline_model(self, catalog: Catalog) -> str:
+        """The savings baseline: the configured model, else the priciest priced premium model."""
+        if self.savings.baseline_model:
+            return catalog.model(self.savings.baseline_model).id
+        priced = [m for m in catalog.by_tier("premium") if m.price is not None]
+        if not priced:
+            raise ConfigError(
+                "no priced premium model to measure savings against; "
+                "set [savings] baseline_model in data/policy.toml"
+            )
+        best = max(priced, key=lambda m: m.price.input_per_mtok + m.price.output_per_mtok)  # type: ignore[union-attr]
+        return best.id
+
+
+def policy_path(path: Path | str | None = None) -> Path:
+    """The policy file to use: ``path``, else ``ORCHESTRA_POLICY``, else ``data/policy.toml``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("ORCHESTRA_POLICY") or DEFAULT_POLICY)
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """Read and validate the policy file; a missing default file means the default policy."""
+    target = policy_path(path)
+    try:
+        raw = tomllib.loads(target.read_text())
+    except FileNotFoundError:
+        if path is None and target == DEFAULT_POLICY:
+            return Policy()
+        raise ConfigError(f"policy file {target} not found; restore data/policy.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"policy file {target} is not valid TOML ({exc}); fix the syntax") from exc
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"policy file {target}: {_first_problem(exc)}") from exc
+
+
+def save_policy(policy: Policy, path: Path | str | None = None) -> Path:
+    """Write the policy as TOML (validated first); returns the path written."""
+    target = policy_path(path)
+    checked = Policy.model_validate(policy.model_dump())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(tomli_w.dumps(checked.model_dump(mode="python")))
+    return target
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """One line naming the first bad field, what is wrong, and how to fix it."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"unknown setting '{where}'; remove it (see data/policy.toml for the valid keys)"
+    return f"{where}: {first['msg']}; correct it or delete the line to use the default"
