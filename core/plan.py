@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.catalog import DATA_DIR, Capability, Tier, default_catalog
 from core.errors import PlanError, TemplateError, UnknownModel
@@ -62,6 +69,11 @@ class Task(BaseModel):
     )
     template: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _dedupe_capabilities(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _check_prompt_and_model(self) -> "Task":

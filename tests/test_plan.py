@@ -12,6 +12,7 @@ from core.errors import PlanError, UnknownModel
 from core.plan import (
     UPSTREAM_MARKER,
     Plan,
+    Task,
     list_plan_templates,
     load_plan_file,
     load_plan_template,
@@ -72,6 +73,12 @@ def test_known_model_tier_and_capabilities_accepted() -> None:
         {"id": "a", "title": "A", "kind": "vote", "prompt": "x", "model": "openai:gpt-4o-mini",
          "tier": "economy", "capabilities": ["json_schema"], "complexity": 5}]})
     assert plan.tasks[0].max_output_tokens == 800
+
+
+def test_repeated_capabilities_are_kept_once() -> None:
+    task = Task(id="a", title="A", kind="research", prompt="x",
+                capabilities=["stream", "tools", "stream"])
+    assert task.capabilities == ["stream", "tools"]
 
 
 @pytest.mark.parametrize("field, value", [

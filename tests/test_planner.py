@@ -7,6 +7,7 @@ import json
 import pytest
 
 from core.errors import PlanError, RateLimited
+from core.gateway import Gateway
 from core.plan import Plan, plan_json_schema
 from core.planner import plan_from_reply, plan_offline, plan_with_llm
 from core.types import ChatRequest, ChatResult
@@ -206,3 +207,17 @@ async def test_failed_call_falls_back_with_the_reason() -> None:
 def test_plan_from_reply_accepts_a_fenced_plan() -> None:
     plan = plan_from_reply("d", f"```\n{GOOD}\n```")
     assert isinstance(plan, Plan) and plan.ids == ["research", "draft"]
+
+
+@pytest.mark.parametrize("model_id", [
+    "openai:gpt-4o-mini", "anthropic:claude-haiku-4-5", "google:gemini-2.0-flash"])
+async def test_through_the_sandbox_on_every_wire_protocol(model_id: str) -> None:
+    """The plan schema is accepted by each adapter and sandbox protocol; the sandbox's schema
+    instances (random ids, unknown dependencies) are never a valid plan, so it falls back."""
+    async with Gateway(force_sandbox=True) as gateway:
+        result = await plan_with_llm(EXAMPLE, gateway.complete, model_id=model_id)
+    assert result.source == "offline-fallback"
+    assert [(c.model, c.mode) for c in result.calls] == [(model_id, "sandbox")] * 2
+    assert all(json.loads(c.text)["tasks"] for c in result.calls)  # structured JSON came back
+    assert result.notes[0].startswith(f"plan from {model_id} (attempt 1) is invalid: task '")
+    assert result.plan == plan_offline(EXAMPLE)
