@@ -299,7 +299,8 @@ def _where(loc: tuple[Any, ...], raw: Any) -> str:
 def parse_plan(raw: Any) -> Plan:
     """Validate a decoded plan; every failure is a one-line ``PlanError`` or ``UnknownModel``."""
     if not isinstance(raw, dict):
-        raise PlanError(f"a plan must be a mapping with 'demand' and 'tasks', not {type(raw).__name__}")
+        kind = type(raw).__name__
+        raise PlanError(f"a plan must be a mapping with 'demand' and 'tasks', not {kind}")
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:

@@ -36,7 +36,7 @@ class PlanResult(BaseModel):
 # ── LLM planner ──────────────────────────────────────────────────────────────────────────────
 
 PLANNER_SYSTEM = f"""You are the planner of Orchestra, which runs the steps of a demand on many \
-LLMs, in parallel waves. Break the user's demand into 1 to 8 tasks and reply with the JSON plan only.
+LLMs, in parallel waves. Break the user's demand into 1 to 8 tasks; reply with the JSON plan only.
 - id: a short lowercase slug (research-1, compare, draft). depends_on: ids of the tasks whose \
 output this task needs. No cycles. Tasks without dependencies run in parallel, so split \
 independent research (one task per option, source or item) into separate tasks.
@@ -153,20 +153,21 @@ def plan_offline(demand: str) -> Plan:
     demand = demand.strip()
     if not demand:
         raise PlanError("the demand is empty; say what you want done")
-    head, _, payload = demand.partition(":") if ":" in demand[:200] else (demand, "", "")
+    head = demand.partition(":")[0] if ":" in demand[:200] else demand  # the rest is the payload
     clauses = _clauses(head)
     steps = [_single_step(c) for c in clauses]
     if len(clauses) <= 2 and all(steps):
-        return _single_step_plan(demand, clauses, steps, bool(payload.strip()))
+        return _single_step_plan(demand, clauses, steps)
     flat = _clauses(" ".join(demand.split()))
     deliverable = _deliverable(flat)
     items, focus = _list_items(demand), ""
     if not items:
         items, focus = _named_items(flat)
     count = None if items else _count(demand)
-    if not items and not count and len(flat) == 1 and len(demand.split()) <= 15 and not deliverable:
-        return Plan(demand=demand, tasks=[_task("answer", "Answer", "analysis", 2, demand, [],
-                                               demand)])
+    is_question = len(flat) == 1 and len(demand.split()) <= 15 and not deliverable
+    if not items and not count and is_question:
+        answer = _task("answer", "Answer", "analysis", 2, demand, [], demand)
+        return Plan(demand=demand, tasks=[answer])
     if not items and not count and _CODE.search(deliverable or demand):
         return _code_plan(demand, deliverable)
     is_code = bool(_CODE.search(deliverable))
@@ -192,8 +193,8 @@ def _single_step(clause: str) -> tuple[str, int] | None:
     return _SINGLE_STEP.get(_verb(clause))
 
 
-def _single_step_plan(demand: str, clauses: list[str], steps: list[Any], has_payload: bool
-                      ) -> Plan:
+def _single_step_plan(demand: str, clauses: list[str], steps: list[Any]) -> Plan:
+    """One task (or two chained) for demands like "translate …" or "summarise … and translate"."""
     kind, complexity = steps[0]
     first = _task("step-1" if len(steps) > 1 else kind, _title(clauses[0]), kind,
                   complexity, demand, [], demand)
@@ -209,10 +210,9 @@ def _single_step_plan(demand: str, clauses: list[str], steps: list[Any], has_pay
 
 def _deliverable(clauses: list[str]) -> str:
     for clause in clauses:
-        if re.fullmatch(rf"(?:please\s+)?(?:{_DELIVER_VERBS})\b.*", clause, re.IGNORECASE):
-            if not re.search(r"\b(them|it|the best one)$", clause, re.IGNORECASE) or \
-                    len(clause.split()) > 3:
-                return clause
+        delivers = re.match(rf"(?:please\s+)?(?:{_DELIVER_VERBS})\b", clause, re.IGNORECASE)
+        if delivers and len(clause.split()) > 2:  # "write a memo", not "recommend it"
+            return clause
     return ""
 
 

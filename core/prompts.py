@@ -68,7 +68,8 @@ class PromptTemplate(BaseModel):
     def _check_variables(self) -> "PromptTemplate":
         used = placeholders(self.template)
         if undeclared := sorted(used - set(self.variables)):
-            raise ValueError(f"placeholders not declared under [variables]: {', '.join(undeclared)}")
+            names = ", ".join(undeclared)
+            raise ValueError(f"placeholders not declared under [variables]: {names}")
         if unused := sorted(set(self.variables) - used):
             raise ValueError(f"variables never used in the template: {', '.join(unused)}")
         if self.input is not None and self.input not in self.variables:
