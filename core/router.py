@@ -393,9 +393,9 @@ def _skip_notes(skipped: list[Skipped]) -> list[str]:
 
 
 def _no_route(head: str, skipped: list[Skipped]) -> Exception:
-    """The error when no model can take a task: budget skips say which budget."""
+    """The error when no model can take a task; if budgets ruled any out, that is the fix."""
     details = "; ".join(f"{s.model}: {s.reason}" for s in skipped[:6]) or "no models in catalog"
     message = f"no model can take this task ({head}): {details}"
-    if skipped and all("over budget" in s.reason for s in skipped):
+    if any("over budget" in s.reason for s in skipped):
         return BudgetExceeded(message + "; raise the budget in data/policy.toml [budget]")
     return AllModelsFailed(message, [])

@@ -1,0 +1,208 @@
+"""The router: filtering, ranking, concentration cap, fallbacks, context-length re-routing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.budget import BudgetManager
+from core.catalog import default_catalog
+from core.errors import AllModelsFailed, BudgetExceeded
+from core.policy import BudgetSettings, ConcentrationSettings, Policy
+from core.router import LatencyTracker, RouteRequest, Router, ShareTracker
+
+
+def _expected_cost(model, prompt, out):
+    return float(model.price.input_per_mtok) * prompt + float(model.price.output_per_mtok) * out
+
+
+def _skips(decision):
+    return {s.model: s.reason for s in decision.skipped}
+
+
+def test_primary_is_the_cheapest_viable_model_of_the_tier(catalog):
+    request = RouteRequest("Summarise the meeting notes.", complexity=3, prompt_tokens=800,
+                           max_output_tokens=400)
+    decision = Router(catalog).route(request)
+    balanced = catalog.by_tier("balanced")
+    cheapest = min(balanced, key=lambda m: _expected_cost(m, 800, 400))
+    assert (decision.tier, decision.model) == ("balanced", cheapest.id)
+    assert decision.reason.startswith(f"complexity 3 → balanced; {cheapest.id} cheapest")
+
+
+def test_capability_filter_and_reason(catalog):
+    decision = Router(catalog).route(RouteRequest("What happened today?", complexity=1,
+                                                  capabilities=("live_search",)))
+    assert decision.model == "perplexity:sonar"
+    assert "cheapest with live_search" in decision.reason
+    assert _skips(decision)["openai:gpt-4o-mini"] == "lacks live_search"
+
+
+def test_context_window_counts_prompt_plus_output(catalog):
+    request = RouteRequest("long", complexity=1, prompt_tokens=150_000, max_output_tokens=4000)
+    decision = Router(catalog).route(request)
+    for model_id in decision.chain():
+        assert catalog.model(model_id).context_window >= 154_000
+    assert "context 128,000 < 154,000" in _skips(decision)["openai:gpt-4o-mini"]
+
+
+def test_unavailable_providers_and_open_breakers_are_skipped(catalog):
+    router = Router(catalog, available=lambda provider: provider != "ollama")
+    router.mark_unavailable("groq", "key refused (HTTP 401/403)")
+    for _ in range(router.policy.breaker.failure_threshold):
+        router.breakers.get("google").record_failure()
+    decision = router.route(RouteRequest("hello", complexity=1))
+    providers = {catalog.model(m).provider for m in decision.chain()}
+    assert providers.isdisjoint({"ollama", "groq", "google"})
+    assert "ollama has no key and no sandbox" in _skips(decision)["ollama:llama3.2"]
+    assert "google breaker open → skipped" in decision.reason
+    assert "groq unavailable: key refused" in decision.reason
+
+
+def test_models_over_budget_are_skipped_and_no_room_at_all_says_budget(catalog):
+    budget = BudgetManager(BudgetSettings(per_run_usd=Decimal("0.001")))
+    router = Router(catalog, budget=budget)
+    decision = router.route(RouteRequest("x", complexity=1, prompt_tokens=100, max_output_tokens=1000))
+    assert "over budget" in _skips(decision)["anthropic:claude-haiku-4-5"]
+    assert "anthropic:claude-haiku-4-5" not in decision.chain()
+    tiny = Router(catalog, budget=BudgetManager(BudgetSettings(per_run_usd=Decimal("0.0000001"))),
+                  available=lambda p: p != "ollama")
+    with pytest.raises(BudgetExceeded, match="per_run_usd|budget"):
+        tiny.route(RouteRequest("x", complexity=1, max_output_tokens=1000))
+
+
+def test_no_viable_model_is_all_models_failed(catalog):
+    with pytest.raises(AllModelsFailed, match="no model can take this task"):
+        Router(catalog).route(RouteRequest("x", complexity=1, capabilities=("reasoning",)))
+
+
+def test_an_empty_tier_falls_to_the_tier_below(catalog):
+    decision = Router(catalog).route(RouteRequest("x", complexity=5,
+                                                  capabilities=("json_schema", "live_search")))
+    assert decision.tier == "premium"  # grok-4 has both
+    decision = Router(catalog, available=lambda p: p != "xai").route(
+        RouteRequest("x", complexity=5, capabilities=("json_schema", "live_search")))
+    assert (decision.tier, decision.model) == ("balanced", "perplexity:sonar-pro")
+    assert "no viable premium model → balanced" in decision.reason
+
+
+def test_fallbacks_other_providers_then_same_provider_then_lower_tier(catalog):
+    decision = Router(catalog).route(RouteRequest("x", complexity=3))
+    chain = decision.chain()
+    assert len(chain) == len(set(chain))
+    primary_provider = catalog.model(decision.model).provider
+    tiers = [catalog.model(m).tier for m in chain]
+    assert tiers == sorted(tiers, key=["balanced", "economy"].index)
+    balanced_fallbacks = [m for m in decision.fallbacks if catalog.model(m).tier == "balanced"]
+    providers = [catalog.model(m).provider for m in balanced_fallbacks]
+    same = [i for i, p in enumerate(providers) if p == primary_provider]
+    assert all(i >= len(providers) - len(same) for i in same)
+    assert set(chain) == {m.id for m in catalog.models.values()
+                          if m.tier in ("balanced", "economy")}
+
+
+def test_context_length_reroute_goes_to_bigger_windows_even_up_a_tier(catalog):
+    router = Router(catalog)
+    request = RouteRequest("x", complexity=1, prompt_tokens=100_000, max_output_tokens=1000)
+    bigger = router.bigger_context(request, "groq:llama-3.3-70b-versatile",
+                                   exclude=["anthropic:claude-haiku-4-5"])
+    windows = [catalog.model(m).context_window for m in bigger]
+    assert all(w > 131_072 for w in windows)
+    assert "groq:llama-3.3-70b-versatile" not in bigger
+    assert "anthropic:claude-haiku-4-5" not in bigger
+    tiers = [catalog.model(m).tier for m in bigger]
+    assert tiers[0] == "economy" and "balanced" in tiers and "premium" in tiers
+    assert tiers == sorted(tiers, key=["economy", "balanced", "premium"].index)
+
+
+def test_pinned_model_and_pinned_tier(catalog):
+    router = Router(catalog)
+    decision = router.route(RouteRequest("x", model="openai:gpt-4o"))
+    assert decision.model == "openai:gpt-4o" and decision.tier == "balanced"
+    assert "openai:gpt-4o" not in decision.fallbacks and "pinned" in decision.reason
+    decision = router.route(RouteRequest("classify this", tier="premium"))
+    assert decision.tier == "premium" and decision.reason.startswith("tier premium pinned")
+
+
+def test_unpriced_models_rank_at_the_tiers_priciest_and_are_flagged(catalog):
+    models = dict(catalog.models)
+    models["ollama:llama3.2"] = models["ollama:llama3.2"].model_copy(update={"price": None})
+    unpriced_catalog = catalog.model_copy(update={"models": models})
+    router = Router(unpriced_catalog)
+    decision = router.route(RouteRequest("x", complexity=1))
+    assert decision.model != "ollama:llama3.2"
+    pinned = router.route(RouteRequest("x", model="ollama:llama3.2"))
+    assert pinned.unpriced
+    only = Router(unpriced_catalog, available=lambda p: p == "ollama").route(
+        RouteRequest("x", complexity=1))
+    assert only.model == "ollama:llama3.2" and "unpriced: ranked at economy's priciest" in only.reason
+
+
+def test_observed_latency_breaks_cost_ties(catalog):
+    models = dict(catalog.models)
+    price = models["openai:gpt-4o-mini"].price
+    models["deepseek:deepseek-chat"] = models["deepseek:deepseek-chat"].model_copy(
+        update={"price": price})
+    tied = catalog.model_copy(update={"models": models})
+    latency = LatencyTracker()
+    router = Router(tied, latency=latency, available=lambda p: p in ("openai", "deepseek"))
+    latency.observe("openai:gpt-4o-mini", 900)
+    latency.observe("deepseek:deepseek-chat", 200)
+    assert router.route(RouteRequest("x", complexity=1)).model == "deepseek:deepseek-chat"
+    for _ in range(10):
+        latency.observe("deepseek:deepseek-chat", 5000)
+    assert router.route(RouteRequest("x", complexity=1)).model == "openai:gpt-4o-mini"
+
+
+def test_cap_skips_a_provider_over_its_share_and_says_so(catalog):
+    router = Router(catalog)
+    first = router.route(RouteRequest("x", complexity=1))
+    provider = catalog.model(first.model).provider
+    for _ in range(5):
+        router.shares.record(provider)
+    decision = router.route(RouteRequest("x", complexity=1))
+    assert catalog.model(decision.model).provider != provider
+    assert f"{provider} at 100% of calls → skipped" in decision.reason
+
+
+def test_cap_yields_when_no_other_provider_can_take_it(catalog):
+    router = Router(catalog)
+    for _ in range(6):
+        router.shares.record("perplexity")
+    decision = router.route(RouteRequest("x", complexity=1, capabilities=("live_search",)))
+    assert decision.model == "perplexity:sonar"
+    assert "cap yields" in decision.reason
+
+
+def test_day_window_counts_expire():
+    now = [0.0]
+    tracker = ShareTracker(ConcentrationSettings(cap=0.5, min_calls=2), clock=lambda: now[0],
+                           history=[(-10.0, "openai"), (-5.0, "openai")])
+    assert tracker.over_cap("openai") == 1.0
+    now[0] = 86_400.0
+    assert tracker.over_cap("openai") is None
+
+
+TASKS = st.tuples(st.integers(1, 5), st.sampled_from([(), ("json_schema",), ("tools",),
+                                                       ("stream", "json_schema")]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(min_value=0.5, max_value=0.95), st.lists(TASKS, min_size=1, max_size=60))
+def test_no_provider_exceeds_the_cap_by_more_than_one_call(cap, tasks):
+    catalog = default_catalog()
+    min_calls = max(1, int(1 / (1 - cap) + 1e-9))
+    policy = Policy(concentration=ConcentrationSettings(cap=cap, min_calls=min_calls))
+    router = Router(catalog, policy)
+    counts: Counter[str] = Counter()
+    for total, (complexity, caps) in enumerate(tasks, start=1):
+        decision = router.route(RouteRequest("task", complexity=complexity, capabilities=caps))
+        provider = catalog.model(decision.model).provider
+        router.shares.record(provider)
+        counts[provider] += 1
+        if total >= min_calls:
+            assert all(n <= cap * total + 1 for n in counts.values()), (counts, total)
