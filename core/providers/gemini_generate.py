@@ -14,6 +14,7 @@ prompt is a plain 400 ``INVALID_ARGUMENT`` whose only distinguishing mark is the
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -132,7 +133,8 @@ class _Chunk:
             raise error_from_payload(ctx, payload, classify)
         block = (payload.get("promptFeedback") or {}).get("blockReason")
         if block:
-            raise ctx.error(ContentFiltered, f"prompt blocked: {block}", status_code=200)
+            raise ctx.error(ContentFiltered, f"prompt blocked: {block}", status_code=200,
+                            body=json.dumps(payload))
         candidates = payload.get("candidates")
         if not candidates and "usageMetadata" not in payload:
             raise KeyError("candidates")
@@ -142,7 +144,8 @@ class _Chunk:
         self.finish: str | None = candidate.get("finishReason")
         self.usage = read_usage(payload["usageMetadata"]) if "usageMetadata" in payload else None
         if self.finish in FILTER_REASONS:
-            raise ctx.error(ContentFiltered, f"finishReason {self.finish}", status_code=200)
+            raise ctx.error(ContentFiltered, f"finishReason {self.finish}", status_code=200,
+                            body=json.dumps(payload))
 
 
 class GeminiGenerate:

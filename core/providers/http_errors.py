@@ -156,7 +156,7 @@ class CallContext:
     ) -> ProviderError:
         """A provider error stamped with provider, model, status and a redacted body excerpt."""
         return kind(
-            self.redact(f"{self.model.provider} {self.model.id}: {message}"),
+            self.redact(f"{self.model.id}: {message}"),
             provider=self.model.provider,
             model=self.model.id,
             status_code=status_code,
@@ -219,7 +219,7 @@ def error_from_response(
 
 @contextmanager
 def transport_errors(ctx: CallContext) -> Iterator[None]:
-    """Map httpx transport exceptions raised inside the block to ProviderTimeout / ConnectionFailed."""
+    """Map httpx transport exceptions raised in the block to ProviderTimeout/ConnectionFailed."""
     try:
         yield
     except httpx.TimeoutException as exc:
@@ -227,4 +227,5 @@ def transport_errors(ctx: CallContext) -> Iterator[None]:
     except httpx.DecodingError as exc:
         raise ctx.malformed(f"undecodable body ({type(exc).__name__}: {exc})") from exc
     except httpx.TransportError as exc:
-        raise ctx.error(ConnectionFailed, f"connection failed ({type(exc).__name__}: {exc})") from exc
+        reason = f"connection failed ({type(exc).__name__}: {exc})"
+        raise ctx.error(ConnectionFailed, reason) from exc
