@@ -1,13 +1,79 @@
-"""Models & budgets: the catalog with prices, tiers and live/sandbox mode."""
+"""Models & budgets: the catalog, keys (masked), budgets with today's burn, breakers, policy."""
 
 import pandas as pd
 import streamlit as st
 
-from core.catalog import default_catalog
 from core.cli.models import catalog_rows
-from core.gateway import Gateway
+from core.errors import ConfigError
+from core.figures import (
+    breaker_rows, budget_rows, edited_policy, key_rows, spend_today_by_provider,
+)
+from core.policy import load_policy, policy_path, save_policy
+from core.views import money
+from ui.components import breaker_state, page_header
 
-st.title("Models & budgets")
-catalog = default_catalog()
-rows = catalog_rows(catalog, Gateway(catalog))
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+catalog, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "
+                               "and the limits it keeps to.")
+modes = gateway.modes()
+policy = load_policy()
+
+st.subheader("Catalog")
+rows = catalog_rows(catalog, gateway)
+table = pd.DataFrame([{
+    "model": r["id"], "label": r["label"], "tier": r["tier"], "mode": r["mode"],
+    "input $/M": money(r["input_per_mtok"]), "output $/M": money(r["output_per_mtok"]),
+    "cached $/M": money(r["cached_input_per_mtok"]), "price source": r["price_source"],
+    "as of": r["price_as_of"], "context": r["context_window"],
+    "capabilities": ", ".join(r["capabilities"]),
+} for r in rows])
+st.dataframe(table, hide_index=True, column_config={
+    "context": st.column_config.NumberColumn(format="%d tokens")})
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Keys")
+    st.dataframe(pd.DataFrame(key_rows(catalog, modes)), hide_index=True)
+with right:
+    st.subheader("Circuit breakers")
+    st.dataframe(pd.DataFrame(breaker_rows(catalog.providers, breaker_state())), hide_index=True)
+
+st.subheader("Budgets: today's burn")
+burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)
+st.dataframe(pd.DataFrame(burn), hide_index=True, column_config={
+    "burn": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
+
+st.subheader("Policy")
+st.caption(f"Saved to `{policy_path()}`.")
+with st.form("policy"):
+    tiers, share, money_col = st.columns(3)
+    with tiers:
+        st.markdown("**Tier mapping** (complexity 1–5)")
+        economy_max = st.number_input("Economy up to", 0, 5, policy.tiers.economy_max)
+        balanced_max = st.number_input("Balanced up to", 0, 5, policy.tiers.balanced_max)
+    with share:
+        st.markdown("**Concentration cap**")
+        cap = st.slider("Max share of calls per provider", 0.05, 1.0,
+                        float(policy.concentration.cap), 0.05)
+        min_calls = st.number_input("Applies after calls", 1, 10_000,
+                                    policy.concentration.min_calls)
+    with money_col:
+        st.markdown("**Budgets** (USD)")
+        per_run = st.number_input("Per run", 0.01, 1e6, float(policy.budget.per_run_usd))
+        per_provider = st.number_input("Per provider per day", 0.01, 1e6,
+                                       float(policy.budget.per_provider_per_day_usd))
+        global_day = st.number_input("All providers per day", 0.01, 1e6,
+                                     float(policy.budget.global_per_day_usd))
+        warn_at = st.slider("Warn at", 0.05, 1.0, float(policy.budget.warn_at), 0.05)
+    if st.form_submit_button("Save policy", type="primary"):
+        try:
+            saved = save_policy(edited_policy(policy, {
+                "tiers": {"economy_max": economy_max, "balanced_max": balanced_max},
+                "concentration": {"cap": cap, "min_calls": min_calls},
+                "budget": {"per_run_usd": str(per_run), "per_provider_per_day_usd":
+                           str(per_provider), "global_per_day_usd": str(global_day),
+                           "warn_at": warn_at},
+            }))
+        except ConfigError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            st.success(f"Policy saved to {saved}.")

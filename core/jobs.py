@@ -1,0 +1,137 @@
+"""Dashboard jobs: a comparison on its own thread, streamed text visible to a poller.
+
+A Streamlit rerun stops the page script, so a comparison cannot stream inside it. ``CompareJob``
+runs ``core.patterns.compare`` on a background thread with its own event loop and gateway; the
+page polls ``texts()`` (the text streamed so far per model) and, once ``done``, reads
+``comparison``. Answers are written to the ledger as the comparison ends, so they can be rated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.catalog import Catalog, default_catalog
+from core.gateway import Gateway
+from core.ledger.writer import Ledger
+from core.patterns.common import ledger_recorder
+from core.patterns.compare import Comparison, compare
+from core.patterns.judge import JudgeResult, judge
+
+DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
+
+
+class CompareJob:
+    """One comparison on a background thread. Create with ``CompareJob.start(...)``.
+
+    Args:
+        prompt: the prompt (appended to the rendered template when both are given).
+        models: catalog model ids.
+        template: a prompt-library template name, rendered with ``variables``.
+        system: an optional system prompt.
+        max_tokens: the output limit of each answer.
+        judge_model: when set, this model scores each answer 1–5 against ``rubric`` afterwards.
+        rubric: what a good answer does (for the judge).
+        ledger: where the answers are recorded (default: the ledger of ``$ORCHESTRA_DB``).
+        catalog: the catalog (default: the shipped one).
+    """
+
+    def __init__(
+        self, prompt: str | None, models: Sequence[str], *, template: str | None = None,
+        variables: Mapping[str, str] | None = None, system: str | None = None,
+        max_tokens: int = 600, judge_model: str | None = None, rubric: str = DEFAULT_RUBRIC,
+        ledger: Ledger | None = None, catalog: Catalog | None = None,
+    ) -> None:
+        self.models = list(models)
+        self.judge_model = judge_model
+        self.rubric = rubric
+        self.comparison: Comparison | None = None
+        self.verdict: JudgeResult | None = None
+        self.error: str | None = None
+        self.deltas = 0
+        self._call: dict[str, Any] = {
+            "prompt": prompt, "models": self.models, "template": template,
+            "vars": dict(variables or {}), "system": system, "max_tokens": max_tokens,
+        }
+        self._ledger = ledger or Ledger()
+        self._catalog = catalog or default_catalog()
+        self._texts = {model: "" for model in self.models}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._main, name="compare", daemon=True)
+
+    @classmethod
+    def start(cls, prompt: str | None, models: Sequence[str], **options: Any) -> "CompareJob":
+        """Start a comparison on a new background thread and return its handle."""
+        job = cls(prompt, models, **options)
+        job._thread.start()
+        return job
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            self.comparison = loop.run_until_complete(self._run())
+        except Exception as exc:  # noqa: BLE001 - reported to the page, which shows it
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            loop.close()
+
+    async def _run(self) -> Comparison:
+        async with Gateway(self._catalog) as gateway:
+            comparison = await compare(gateway, **self._call, on_delta=self._delta,
+                                       on_record=ledger_recorder(self._ledger))
+            self.comparison = comparison  # answers show while the judge works
+            if self.judge_model:
+                self.verdict = await judge(gateway, comparison.prompt, comparison.results,
+                                           self.rubric, self.judge_model, ledger=self._ledger)
+            return comparison
+
+    def _delta(self, model: str, piece: str) -> None:
+        with self._lock:
+            self._texts[model] = self._texts.get(model, "") + piece
+            self.deltas += 1
+
+    def texts(self) -> dict[str, str]:
+        """The text each model has streamed so far (a copy; safe from any thread)."""
+        with self._lock:
+            return dict(self._texts)
+
+    @property
+    def done(self) -> bool:
+        """True once the comparison has finished (answers or an error)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the comparison ends; True if it did within ``timeout``."""
+        self._thread.join(timeout)
+        return self.done
+
+
+def default_compare_models(catalog: Catalog, count: int = 3) -> list[str]:
+    """``count`` models on different cloud providers, balanced tier first (for the page)."""
+    chosen: list[str] = []
+    for tier in ("balanced", "economy", "premium"):
+        for model in catalog.by_tier(tier):  # type: ignore[arg-type]
+            taken = {m.partition(":")[0] for m in chosen}
+            if model.provider not in taken and not catalog.providers[model.provider].local:
+                chosen.append(model.id)
+            if len(chosen) == count:
+                return chosen
+    return chosen
+
+
+def save_ratings(stars: Mapping[str, int | None], best: str | None,
+                 ledger: Ledger | None = None) -> int:
+    """Record a person's ratings (attempt id → 1–5 or None) and best pick; returns how many."""
+    ledger = ledger or Ledger()
+    saved = 0
+    for attempt_id, rating in stars.items():
+        if rating is None and attempt_id != best:
+            continue
+        ledger.rate(attempt_id, rating, best=attempt_id == best, source="person")
+        saved += 1
+    if best is not None and best not in stars:
+        ledger.rate(best, None, best=True, source="person")
+        saved += 1
+    return saved

@@ -1,0 +1,88 @@
+"""History: what every call cost and how long it took, filtered, charted and exportable."""
+
+import streamlit as st
+
+from core import ledger
+from core.catalog import TIERS
+from core.figures import attempts_csv, baseline_price, headline_figures, run_choices
+from core.policy import load_policy
+from ui import charts
+from ui.components import empty_state, page_header
+
+PAGE_SIZE = 50
+
+catalog, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "
+                               "and latency, aggregated in DuckDB.")
+policy = load_policy()
+
+
+def filters() -> ledger.HistoryFilter:
+    """The sidebar filters as a ``HistoryFilter``."""
+    with st.sidebar:
+        st.header("Filters")
+        days = st.date_input("Dates (UTC)", value=())
+        providers = st.multiselect("Providers", list(catalog.providers))
+        models = st.multiselect("Models", [m for m in catalog.models
+                                           if not providers or m.split(":")[0] in providers])
+        tiers = st.multiselect("Tiers", list(TIERS))
+        runs = run_choices()
+        run_id = st.selectbox("Run", [None, *runs], format_func=lambda r: "all runs" if r is None
+                              else runs[r])
+        mode = st.radio("Mode", [None, "live", "sandbox"], horizontal=True,
+                        format_func=lambda m: "all" if m is None else m)
+    since, until = (list(days) + [None, None])[:2] if days else (None, None)
+    return ledger.HistoryFilter(since=since, until=until or since, providers=providers,
+                                models=models, tiers=tiers, run_id=run_id, mode=mode)
+
+
+def headline(flt: ledger.HistoryFilter) -> int:
+    """The headline figures; returns the number of calls."""
+    baseline_model, price = baseline_price(catalog, policy)
+    head = ledger.headline(flt, baseline=price)
+    for column, (label, value) in zip(st.columns(6), headline_figures(head, baseline_model),
+                                      strict=True):
+        column.metric(label, value)
+    return head.calls
+
+
+def charts_grid(flt: ledger.HistoryFilter) -> None:
+    """The five charts, two per row."""
+    left, right = st.columns(2)
+    left.plotly_chart(charts.spend_by_day(ledger.spend_by_provider_day(flt)), key="spend")
+    right.plotly_chart(charts.provider_share(ledger.provider_share(flt), policy.concentration.cap),
+                       key="share")
+    left, right = st.columns(2)
+    latency = ledger.latency_by_model(flt)
+    if latency.empty:
+        left.caption("No successful calls to chart latency for.")
+    else:
+        left.plotly_chart(charts.latency_ladder(latency), key="latency")
+    right.plotly_chart(charts.tokens_over_time(ledger.tokens_over_time(flt)), key="tokens")
+    runs = ledger.cost_per_run(flt, limit=30)
+    if not runs.empty:
+        st.plotly_chart(charts.cost_per_run(runs), key="runs")
+
+
+def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
+    """The attempts, one page at a time, newest first, with a CSV export of all of them."""
+    st.subheader("Attempts")
+    pages = max((calls + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    left, right = st.columns([1, 3])
+    page = left.number_input(f"Page (of {pages:,})", 1, pages, 1)
+    right.download_button("Download CSV (all filtered attempts)", lambda: attempts_csv(flt),
+                          file_name="orchestra-attempts.csv", mime="text/csv")
+    frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    st.dataframe(frame.drop(columns=["day"], errors="ignore"), hide_index=True,
+                 column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
+
+
+flt = filters()
+if ledger.headline().calls == 0:
+    empty_state("No runs yet — start one on the Run page.")
+else:
+    calls = headline(flt)
+    if calls == 0:
+        empty_state("No attempts match these filters.")
+    else:
+        charts_grid(flt)
+        attempts_table(flt, calls)

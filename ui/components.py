@@ -1,0 +1,54 @@
+"""Small Streamlit pieces every page uses: the sandbox banner, empty states, task cards."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.catalog import Catalog, default_catalog
+from core.gateway import Gateway
+from core.views import TaskCard, sandbox_banner
+
+STATUS_ICONS = {
+    "queued": "⏳", "running": "🔄", "retrying": "🔁", "done": "✅", "failed": "❌",
+    "skipped": "⏭️", "cancelled": "⛔",
+}
+
+
+def page_header(title: str, caption: str = "") -> tuple[Catalog, Gateway]:
+    """The page title, its caption and the sandbox banner; returns the catalog and a gateway
+    (for modes only: pages never call a provider themselves)."""
+    catalog = default_catalog()
+    gateway = Gateway(catalog)
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    banner = sandbox_banner(gateway.modes(), catalog)
+    if banner:
+        st.warning(banner, icon="🧪")
+    return catalog, gateway
+
+
+def empty_state(message: str) -> None:
+    """What a page shows when there is nothing to show yet."""
+    st.info(message, icon="🫙")
+
+
+def task_card(card: TaskCard, now: float | None = None) -> None:
+    """One task as a bordered card: icon, title, status line and notes."""
+    now = time.time() if now is None else now
+    with st.container(border=True):
+        st.markdown(f"{STATUS_ICONS.get(card.status, '•')} **{card.title}**  \n`{card.task_id}`")
+        st.caption(card.headline(now))
+        for note in card.notes[-3:]:
+            st.caption(f"↪ {note}")
+
+
+LIVE_RUN_KEY = "live_run"
+
+
+def breaker_state() -> dict[str, dict[str, object]] | None:
+    """The breaker snapshot of this session's run, if one was started here."""
+    live = st.session_state.get(LIVE_RUN_KEY)
+    return None if live is None else None
