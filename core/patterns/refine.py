@@ -18,7 +18,7 @@ import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ConfigError
 from core.gateway import Gateway
@@ -222,8 +222,12 @@ async def refine(
     failures and malformed verdicts end the loop with a ``stop_reason`` and ``error``.
     """
     check_models(gateway, [generator, evaluator])
-    settings = RefineSettings(max_rounds=max_rounds, threshold=threshold,
-                              cost_cap_usd=cost_cap_usd, max_tokens=max_tokens)
+    try:
+        settings = RefineSettings(max_rounds=max_rounds, threshold=threshold,
+                                  cost_cap_usd=cost_cap_usd, max_tokens=max_tokens)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"refine {first['loc'][0]}: {first['msg']}") from exc
     _check_priced(gateway, settings, generator, evaluator)
     comparison_id = new_id()
     rounds: list[RefineRound] = []
