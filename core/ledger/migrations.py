@@ -1,0 +1,155 @@
+"""Ordered, named schema migrations, tracked in ``_migrations(name, applied_at)``.
+
+Each migration is a name (``m001_initial``, ``m002_…``) and its SQL statements; they are applied
+in list order, each in its own transaction together with its row in ``_migrations``, when the
+ledger is opened. A migration is never edited once shipped: a schema change is a new entry at
+the end of ``MIGRATIONS``. Two processes cannot race here: DuckDB lets one process open the file
+at a time, so the second opener finds the first one's rows and applies nothing.
+
+Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unpriced, never 0):
+
+``runs``
+    One row per run. ``run_id`` key; ``demand`` the user's text; ``created_at``/``finished_at``;
+    ``status`` running|done|failed|cancelled|interrupted; ``mode`` live|sandbox|mixed;
+    ``budget_usd`` (NULL = no budget); ``plan_json`` the validated plan; ``summary_json`` what
+    the executor reports at the end.
+``tasks``
+    One row per (run_id, task_id), upserted as its status changes: ``wave`` (dependency level),
+    ``title``, ``kind``, ``status`` queued|running|done|failed|cancelled|skipped, the ``model``
+    and ``tier`` that answered, ``output`` (what a resume reuses for done tasks), ``cost_usd``,
+    ``started_at``, ``ended_at``, ``error``.
+``attempts``
+    Every HTTP try, failures included: the fields of ``core.types.AttemptRecord`` with
+    ``started_at``/``ended_at`` as TIMESTAMP, plus ``day`` (the UTC date of ``started_at``),
+    stored so that history aggregates by day without computing it per row. ``attempt_id`` is
+    the key, so re-flushing a batch never duplicates a row.
+``comparisons``
+    One row per compare/refine/moa/vote: ``comparison_id``, ``kind``, ``prompt``,
+    ``created_at``, ``meta_json``. Its answers are the attempts with that ``comparison_id``.
+``ratings``
+    Judgements of attempts, appended (never updated): ``rating`` 1–5 or NULL, ``best``,
+    ``rater``, ``source`` person|judge, ``note``, ``created_at``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from core.ledger.records import utc_now
+
+Migration = tuple[str, tuple[str, ...]]
+
+M001_INITIAL: Migration = (
+    "m001_initial",
+    (
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            demand VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL
+                CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+            mode VARCHAR NOT NULL CHECK (mode IN ('live', 'sandbox', 'mixed')),
+            budget_usd DECIMAL(18, 8),
+            plan_json VARCHAR NOT NULL DEFAULT '{}',
+            summary_json VARCHAR NOT NULL DEFAULT '{}',
+            finished_at TIMESTAMP
+        )""",
+        """CREATE TABLE tasks (
+            run_id VARCHAR NOT NULL,
+            task_id VARCHAR NOT NULL,
+            wave INTEGER NOT NULL DEFAULT 0,
+            title VARCHAR NOT NULL DEFAULT '',
+            kind VARCHAR NOT NULL DEFAULT '',
+            status VARCHAR NOT NULL
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled', 'skipped')),
+            model VARCHAR NOT NULL DEFAULT '',
+            tier VARCHAR NOT NULL DEFAULT '',
+            output VARCHAR,
+            cost_usd DECIMAL(18, 8),
+            started_at TIMESTAMP,
+            ended_at TIMESTAMP,
+            error VARCHAR NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, task_id)
+        )""",
+        """CREATE TABLE attempts (
+            attempt_id VARCHAR PRIMARY KEY,
+            run_id VARCHAR NOT NULL,
+            task_id VARCHAR NOT NULL,
+            comparison_id VARCHAR NOT NULL,
+            wave INTEGER NOT NULL,
+            attempt_no INTEGER NOT NULL,
+            provider VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            tier VARCHAR NOT NULL,
+            mode VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            error_class VARCHAR NOT NULL,
+            error_message VARCHAR NOT NULL,
+            http_status INTEGER,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            cached_input_tokens BIGINT NOT NULL,
+            reasoning_tokens BIGINT NOT NULL,
+            cost_usd DECIMAL(18, 8),
+            latency_ms DOUBLE NOT NULL,
+            ttft_ms DOUBLE,
+            fallback_from VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP NOT NULL,
+            day DATE NOT NULL
+        )""",
+        """CREATE TABLE comparisons (
+            comparison_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL CHECK (kind IN ('compare', 'refine', 'moa', 'vote')),
+            prompt VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            meta_json VARCHAR NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE ratings (
+            attempt_id VARCHAR NOT NULL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            best BOOLEAN NOT NULL DEFAULT false,
+            rater VARCHAR NOT NULL DEFAULT '',
+            source VARCHAR NOT NULL CHECK (source IN ('person', 'judge')),
+            note VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL,)
+
+_TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (
+    name VARCHAR PRIMARY KEY,
+    applied_at TIMESTAMP NOT NULL
+)"""
+
+
+def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the migrations already applied, in the order they were applied."""
+    con.execute(_TRACKING)
+    rows = con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()
+    return [name for (name,) in rows]
+
+
+def apply_migrations(
+    con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[str]:
+    """Apply the migrations not yet applied, in order; return the names applied now."""
+    done = set(applied_migrations(con))
+    applied_now = []
+    for name, statements in migrations:
+        if name in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO _migrations VALUES (?, ?)", [name, utc_now()])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        applied_now.append(name)
+    return applied_now
