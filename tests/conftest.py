@@ -10,6 +10,8 @@ import pytest
 
 from core.catalog import default_catalog
 
+pytest_plugins = ["sandbox_server"]  # the `served_sandbox` fixture (tests/sandbox_server.py)
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 

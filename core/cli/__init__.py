@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "core.cli.models",
     "core.cli.ask",
     "core.cli.route",
+    "core.cli.sandbox",
+    "core.cli.patterns",
 )
 
 

@@ -116,7 +116,7 @@ class Sandbox:
         self, request: Request, protocol: WireProtocol, path_model: str | None, stream: bool
     ) -> ParsedRequest:
         if _carries_invalid_key(request):
-            raise SandboxHTTPError(401, "auth", "invalid API key (sandbox: sk-sandbox-invalid)")
+            raise SandboxHTTPError(401, "auth", "Invalid API key (sandbox auth test).")
         try:
             body = json.loads(await request.body())
         except ValueError:

@@ -20,11 +20,13 @@ _STOPWORDS = frozenset(
     "doing down during each from further have having here into itself just more most once only "
     "other over same should some such than that their them then there these they this those "
     "through under until very were what when where which while whom with would your yours "
-    "please write give tell explain make list short brief answer question".split()
+    "please write give tell explain make list short brief answer question compare contrast "
+    "describe summarise summarize discuss outline draft create generate provide show help want "
+    "need three four five several many approaches approach ways using best good".split()
 )
 _OPENERS = (
     "This is a sandbox answer from {model}; no real model was called.",
-    "Sandbox reply from {model}, generated locally for testing.",
+    "This sandbox reply from {model} was generated locally for testing.",
     "Here is a simulated sandbox response from {model}.",
 )
 _SENTENCES = (
