@@ -84,6 +84,12 @@ class _Task:
     restarted: bool = False
 
 
+class DeadlineReached(ProviderTimeout):
+    """The task's deadline passed during an attempt: not the provider's fault, not retried."""
+
+    retryable_default = False
+
+
 class _MidStream(Exception):
     """Carries a provider error raised after a stream had produced text."""
 
@@ -187,9 +193,9 @@ class Dispatcher:
             if model_id in tried:
                 continue
             if task.deadline - time.monotonic() <= 0:
-                task.errors.append(ProviderTimeout(
+                task.errors.append(DeadlineReached(
                     f"task deadline of {self.deadline_s:g}s reached before trying {model_id}",
-                    model=model_id, retryable=False))
+                    model=model_id))
                 break
             spec = self.router.catalog.model(model_id)
             reservation = self._admit(task, spec)
@@ -213,7 +219,7 @@ class Dispatcher:
         """Reserve budget and a breaker slot for ``spec``, or note why it was passed over."""
         provider = spec.provider
         if provider in self.router.unavailable:
-            return None
+            return self._pass_over(task, spec, f"{provider} unavailable")
         reservation = None
         budget = self.router.budget
         if budget is not None:
@@ -223,12 +229,10 @@ class Dispatcher:
                 reservation = budget.reserve(provider, worst, unpriced=unpriced)
             except BudgetExceeded as exc:
                 task.errors.append(exc)
-                task.why = f"{spec.id} over budget"
-                return None
+                return self._pass_over(task, spec, f"{spec.id} over budget")
         if not self.router.breakers.get(provider).allow():
             self._release(reservation)
-            task.why = f"{provider} breaker open"
-            return None
+            return self._pass_over(task, spec, f"{provider} breaker open")
         self.router.shares.record(provider)
         if task.fallback_from:
             task.emit("fallback", **{"from": task.fallback_from, "to": spec.id, "reason": task.why})
@@ -237,6 +241,12 @@ class Dispatcher:
             task.restarted = True
             task.emit("restarted_on", model=spec.id, reason=task.why)
         return reservation or Reservation(0, provider, Decimal(0))
+
+    @staticmethod
+    def _pass_over(task: _Task, spec: ModelSpec, why: str) -> None:
+        """Skip a model without calling it; the next model's fallback event says why."""
+        task.fallback_from, task.why = spec.id, why
+        return None
 
     def _release(self, reservation: Reservation | None) -> None:
         if reservation is not None and self.router.budget is not None:
@@ -281,8 +291,8 @@ class Dispatcher:
                     return await self.gateway.complete(request)
                 return await self._consume_stream(task, request, got_text)
         except TimeoutError as exc:
-            raise ProviderTimeout(f"task deadline of {self.deadline_s:g}s reached",
-                                  model=request.model, retryable=False) from exc
+            raise DeadlineReached(f"task deadline of {self.deadline_s:g}s reached",
+                                  model=request.model) from exc
 
     async def _consume_stream(self, task: _Task, request: ChatRequest,
                               got_text: list[bool]) -> ChatResult:
@@ -299,7 +309,7 @@ class Dispatcher:
     def _retry_delay(self, task: _Task, spec: ModelSpec, err: ProviderError,
                      attempt: int) -> float | None:
         """Feed the breaker, tell the failure, and say how long to wait (None: stop)."""
-        if not _is_deadline(err):
+        if not isinstance(err, DeadlineReached):
             self.router.breakers.record(spec.provider, err)
         else:
             self.router.breakers.get(spec.provider).release_probe()
@@ -361,11 +371,6 @@ class Dispatcher:
         elif self.on_event is not None:
             self.on_event(RunEvent(type="budget_warning", run_id="",
                                    data={"message": warning.message, "budget": warning.budget}))
-
-
-def _is_deadline(err: ProviderError) -> bool:
-    return isinstance(err, ProviderTimeout) and not err.retryable and err.status_code is None \
-        and err.__cause__ is not None and isinstance(err.__cause__, TimeoutError)
 
 
 def _attempt_record(task: _Task, spec: ModelSpec, mode: Mode, started: float, latency_ms: float,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -184,7 +184,8 @@ class Router:
 
     Args:
         catalog, policy: what exists and the rules.
-        available: ``provider -> bool`` (e.g. ``Gateway.available``); None means all.
+        available: ``provider -> bool`` (e.g. ``Gateway.available``) or a set of providers;
+            None means all.
         budget, breakers, shares, latency: live state; each may be omitted.
     """
 
@@ -193,7 +194,7 @@ class Router:
         catalog: Catalog,
         policy: Policy | None = None,
         *,
-        available: Callable[[str], bool] | None = None,
+        available: Callable[[str], bool] | Collection[str] | None = None,
         budget: BudgetManager | None = None,
         breakers: BreakerBoard | None = None,
         shares: ShareTracker | None = None,
@@ -201,7 +202,9 @@ class Router:
     ) -> None:
         self.catalog = catalog
         self.policy = policy or Policy()
-        self.available = available
+        if available is not None and not callable(available):
+            available = frozenset(available).__contains__
+        self.available: Callable[[str], bool] | None = available
         self.budget = budget
         self.breakers = breakers or BreakerBoard(self.policy.breaker)
         self.shares = shares or ShareTracker(self.policy.concentration)

@@ -240,3 +240,39 @@ async def test_two_hundred_tasks_against_the_served_sandbox_with_thirty_percent_
     assert sum(e.type == "attempt_failed" for e in rec.events) == len(failed)
     spent = dispatcher.router.budget.spent()["run"]
     assert spent == sum(o.charged_usd for o in outcomes) <= policy.budget.per_run_usd
+
+
+async def test_the_task_deadline_stops_a_hanging_call_and_the_chain():
+    rec = Recorder()
+    config = SandboxConfig(latency_scale=0, failure_rate=1.0, fault_kinds=("hang",),
+                           hang_seconds=5.0)
+    dispatcher = _dispatcher(config, rec, deadline_s=0.2)
+    with pytest.raises(AllModelsFailed) as info:
+        await dispatcher.run(ChatRequest.of("x", "Hi"), RouteRequest("Hi", model=GROQ))
+    assert [a.error_class for a in rec.attempts] == ["DeadlineReached"]
+    assert "deadline" in str(info.value.errors[-1])
+    assert dispatcher.router.breakers.state()["groq"]["failures"] == 0  # not the provider's fault
+
+
+async def test_cancelling_a_task_records_the_attempt_and_frees_the_budget():
+    rec = Recorder()
+    config = SandboxConfig(latency_scale=0, failure_rate=1.0, fault_kinds=("hang",),
+                           hang_seconds=5.0)
+    dispatcher = _dispatcher(config, rec)
+    before = dispatcher.router.budget.headroom("groq")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(
+            dispatcher.run(ChatRequest.of("x", "Hi"), RouteRequest("Hi", model=GROQ)), 0.1)
+    assert [a.status for a in rec.attempts] == ["cancelled"]
+    assert dispatcher.router.budget.headroom("groq") == before
+
+
+async def test_a_pinned_model_behind_an_open_breaker_is_passed_over_visibly():
+    rec = Recorder()
+    dispatcher = _dispatcher(SandboxConfig(latency_scale=0), rec)
+    for _ in range(dispatcher.router.policy.breaker.failure_threshold):
+        dispatcher.router.breakers.get("groq").record_failure()
+    outcome = await dispatcher.run(ChatRequest.of("x", "Hi"), RouteRequest("Hi", model=GROQ))
+    assert GROQ not in [a.model for a in rec.attempts]
+    assert rec.events[0].type == "fallback" and rec.events[0].data["reason"] == "groq breaker open"
+    assert outcome.result.provider != "groq"

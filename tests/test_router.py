@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from decimal import Decimal
 
@@ -206,3 +207,23 @@ def test_no_provider_exceeds_the_cap_by_more_than_one_call(cap, tasks):
         counts[provider] += 1
         if total >= min_calls:
             assert all(n <= cap * total + 1 for n in counts.values()), (counts, total)
+
+
+def test_available_may_be_a_set_of_providers(catalog):
+    decision = Router(catalog, available={"openai", "anthropic"}).route(RouteRequest("x", complexity=1))
+    assert {catalog.model(m).provider for m in decision.chain()} == {"openai", "anthropic"}
+
+
+def test_orchestra_route_prints_the_decision(capsys):
+    from core.cli import main
+
+    assert main(["route", "Extract the dates", "--kind", "extract", "--capability", "json_schema",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"complexity", "tier", "model", "fallbacks", "reason"}
+    assert (data["complexity"], data["tier"]) == (1, "economy")
+    assert "json_schema" in data["reason"] and data["model"] not in data["fallbacks"]
+    assert main(["route", "Design a proof", "--tier", "premium"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("model:") and "tier: premium" in lines[1]
+    assert any(line.startswith("fallbacks:") for line in lines)
