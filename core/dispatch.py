@@ -245,7 +245,10 @@ class Dispatcher:
     @staticmethod
     def _pass_over(task: _Task, spec: ModelSpec, why: str) -> None:
         """Skip a model without calling it; the next model's fallback event says why."""
-        task.fallback_from, task.why = spec.id, why
+        if not task.fallback_from:
+            task.fallback_from, task.why = spec.id, why
+        elif why not in task.why:
+            task.why = f"{task.why}; {why}"
         return None
 
     def _release(self, reservation: Reservation | None) -> None:
