@@ -1,4 +1,5 @@
-"""Dashboard jobs: a comparison on its own thread, streamed text visible to a poller.
+"""Dashboard jobs: a comparison on its own thread, streamed text visible to a poller; planning
+a demand (LLM or uploaded file) for the Run page's preview.
 
 A Streamlit rerun stops the page script, so a comparison cannot stream inside it. ``CompareJob``
 runs ``core.patterns.compare`` on a background thread with its own event loop and gateway; the
@@ -9,8 +10,10 @@ page polls ``texts()`` (the text streamed so far per model) and, once ``done``, 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from core.catalog import Catalog, default_catalog
@@ -19,6 +22,8 @@ from core.ledger.writer import Ledger
 from core.patterns.common import ledger_recorder
 from core.patterns.compare import Comparison, compare
 from core.patterns.judge import JudgeResult, judge
+from core.plan import Plan, load_plan_file
+from core.planner import PlanResult, plan_with_llm
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
 
@@ -75,6 +80,7 @@ class CompareJob:
         except Exception as exc:  # noqa: BLE001 - reported to the page, which shows it
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     async def _run(self) -> Comparison:
@@ -135,3 +141,29 @@ def save_ratings(stars: Mapping[str, int | None], best: str | None,
         ledger.rate(best, None, best=True, source="person")
         saved += 1
     return saved
+
+
+def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) -> PlanResult:
+    """Plan ``demand`` with an LLM (JSON-schema output, one repair, offline fallback); blocks."""
+
+    async def plan() -> PlanResult:
+        async with Gateway(catalog or default_catalog()) as gateway:
+            return await plan_with_llm(demand, gateway.complete, model_id=model_id)
+
+    return asyncio.run(plan())
+
+
+def plan_from_upload(file_name: str, content: bytes) -> Plan:
+    """A plan from an uploaded ``.json``/``.yaml`` file; ``PlanError`` names what is wrong."""
+    suffix = Path(file_name).suffix.lower()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{Path(file_name).stem or 'plan'}{suffix}"
+        path.write_bytes(content)
+        return load_plan_file(path)
+
+
+def planner_models(catalog: Catalog) -> list[str]:
+    """Models that can plan (structured JSON output), balanced tier first."""
+    able = [m for m in catalog.models.values() if m.supports("json_schema")]
+    order = {"balanced": 0, "economy": 1, "premium": 2}
+    return [m.id for m in sorted(able, key=lambda m: order[m.tier])]

@@ -1,7 +1,7 @@
 """Browser-test support: the dashboard served on a free loopback port, and Debian's chromium.
 
 ``DashboardServer`` starts ``streamlit run app.py`` with its own temporary ledger and policy
-file and waits (bounded) for ``/_stcore/health``. ``launch_chromium`` starts the system
+file, and without any provider key (so every call goes to the sandbox), and waits (bounded) for ``/_stcore/health``. ``launch_chromium`` starts the system
 chromium through the ``playwright`` package; there is never a browser download. When chromium
 is missing the caller fails with the apt-get command to fix it.
 """
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from core.catalog import default_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -46,6 +48,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _provider_variables() -> set[str]:
+    """Every provider key and base-URL variable: the served dashboard must stay in sandbox."""
+    names = set()
+    for provider in default_catalog().providers.values():
+        names.update(v for v in (provider.key_env, provider.base_url_env) if v)
+    return names
+
+
 class DashboardServer:
     """``streamlit run app.py`` on 127.0.0.1 with a private ledger and policy file."""
 
@@ -58,7 +68,8 @@ class DashboardServer:
 
     @staticmethod
     def _environment(workdir: Path, latency_scale: float) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in _provider_variables()
+               and not k.startswith("ORCHESTRA_")}
         policy = workdir / "policy.toml"
         shutil.copy(ROOT / "data" / "policy.toml", policy)
         env.update({

@@ -1,0 +1,149 @@
+"""Dashboard benchmark: the History page's queries over 1,000,000 attempts, and how often a live
+run's (and a comparison's) progress reaches a page that polls it.
+
+Goals: each History-page query < 300 ms (median, end to end through the same core function the
+page calls, so each timing includes opening and closing the ledger file); a live run visible to
+the page at >= 2 updates per second.
+
+Run: ``.venv/bin/python bench/dashboard_bench.py [--rows 1000000] [--scale 0.2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ledger_bench import generate, machine, median_ms  # noqa: E402
+
+from core import ledger as queries  # noqa: E402
+from core.catalog import default_catalog  # noqa: E402
+from core.figures import baseline_price, run_choices, spend_today_by_provider  # noqa: E402
+from core.ledger import HistoryFilter, Ledger  # noqa: E402
+from core.policy import Policy  # noqa: E402
+
+PAGE_POLL_S = 0.5  # the Run page's fragment interval
+FINE_POLL_S = 0.05
+DEMAND = "Compare PostgreSQL, DuckDB and SQLite for analytics and write a short report"
+
+
+def history_queries(flt: HistoryFilter) -> dict[str, Callable[[], object]]:
+    """The calls the History page makes for one filter (plus the Models page's burn query)."""
+    _, price = baseline_price(default_catalog(), Policy())
+    return {
+        "headline (with baseline)": lambda: queries.headline(flt, baseline=price),
+        "spend_by_provider_day": lambda: queries.spend_by_provider_day(flt),
+        "provider_share": lambda: queries.provider_share(flt),
+        "latency_by_model": lambda: queries.latency_by_model(flt),
+        "tokens_over_time": lambda: queries.tokens_over_time(flt),
+        "cost_per_run (30)": lambda: queries.cost_per_run(flt, limit=30),
+        "attempts_page (page 1)": lambda: queries.attempts_page(flt, limit=50),
+        "attempts_page (page 200)": lambda: queries.attempts_page(flt, limit=50, offset=9_950),
+        "run filter choices (100 runs)": lambda: run_choices(100),
+        "today's spend per provider (Models page)": spend_today_by_provider,
+    }
+
+
+def history_bench(rows: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median ms of every History-page query, unfiltered and with a month + 2 providers."""
+    with tempfile.TemporaryDirectory(prefix="dashboard-bench-") as tmp:
+        path = Path(tmp) / "bench.duckdb"
+        os.environ["ORCHESTRA_DB"] = str(path)
+        seconds = generate(Ledger(path), rows)
+        print(f"generated {rows:,} attempts in {seconds:.1f} s")
+        month = HistoryFilter(since="2025-03-01", until="2025-03-31",
+                              providers=["openai", "groq"])
+        return {label: {name: median_ms(call, repeats) for name, call in
+                        history_queries(flt).items()}
+                for label, flt in (("all", HistoryFilter()), ("1 month, 2 providers", month))}
+
+
+def poll(source: Callable[[], int], done: Callable[[], bool], interval: float) -> list[int]:
+    """Sample ``source()`` (a growing count) every ``interval`` s until ``done()``."""
+    samples = [source()]
+    while not done():
+        time.sleep(interval)
+        samples.append(source())
+    samples.append(source())
+    return samples
+
+
+def update_rate(samples: list[int], interval: float) -> tuple[float, float]:
+    """(updates/s: polls that saw something new, items/s) over the sampled span."""
+    span = max((len(samples) - 1) * interval, interval)
+    changed = sum(1 for a, b in zip(samples, samples[1:]) if b > a)
+    return changed / span, (samples[-1] - samples[0]) / span
+
+
+def run_bench(budget: Decimal) -> dict[str, float]:
+    """A sandbox run polled as the Run page does it (every 0.5 s) and finely (every 50 ms)."""
+    from core.jobs import start_run
+    from core.planner import plan_offline
+    from core.views import board_from_events
+
+    with tempfile.TemporaryDirectory(prefix="dashboard-run-") as tmp:
+        os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "run.duckdb")
+        plan = plan_offline(DEMAND)
+        page = start_run(plan, budget, default_catalog())
+        page_samples = poll(lambda: len(page.events()), lambda: page.done, PAGE_POLL_S)
+        fine = start_run(plan, budget, default_catalog())
+        fine_samples = poll(lambda: len(fine.events()), lambda: fine.done, FINE_POLL_S)
+        events = fine.events()
+        fold_ms = median_ms(lambda: board_from_events(plan, events), 20)
+    page_updates, _ = update_rate(page_samples, PAGE_POLL_S)
+    fine_updates, events_per_s = update_rate(fine_samples, FINE_POLL_S)
+    return {"tasks": len(plan.tasks), "events": len(events), "events/s": events_per_s,
+            "page updates/s (0.5 s poll)": page_updates,
+            "updates/s (50 ms poll)": fine_updates, "board fold ms": fold_ms,
+            "makespan s": (fine.summary.makespan_s if fine.summary else float("nan"))}
+
+
+def compare_bench() -> dict[str, float]:
+    """A 3-model comparison's streamed text as a 50 ms poller sees it."""
+    from core.jobs import CompareJob, default_compare_models
+
+    with tempfile.TemporaryDirectory(prefix="dashboard-compare-") as tmp:
+        os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "compare.duckdb")
+        job = CompareJob.start("Explain DuckDB in two sentences.",
+                               default_compare_models(default_catalog()))
+        samples = poll(lambda: job.deltas, lambda: job.done, FINE_POLL_S)
+    updates, deltas = update_rate(samples, FINE_POLL_S)
+    return {"deltas": samples[-1], "deltas/s": deltas, "updates/s (50 ms poll)": updates}
+
+
+def main() -> None:
+    """Run every part and print a markdown report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--scale", type=float, default=0.2,
+                        help="ORCHESTRA_SANDBOX_LATENCY_SCALE for the live parts")
+    args = parser.parse_args()
+    os.environ["ORCHESTRA_SANDBOX_LATENCY_SCALE"] = str(args.scale)
+    print(f"machine: {machine()}\n")
+    timings = history_bench(args.rows, args.repeats)
+    print(f"| History query over {args.rows:,} attempts | all, median ms | "
+          "1 month + 2 providers, median ms |\n|---|---:|---:|")
+    for name in timings["all"]:
+        print(f"| {name} | {timings['all'][name]:.0f} | "
+              f"{timings['1 month, 2 providers'][name]:.0f} |")
+    print(f"| **whole page (sum)** | {sum(timings['all'].values()):.0f} | "
+          f"{sum(timings['1 month, 2 providers'].values()):.0f} |")
+    print(f"\nlive run (sandbox latency scale {args.scale}):")
+    for name, value in run_bench(Decimal("5")).items():
+        print(f"  {name}: {value:.2f}")
+    print(f"\ncompare, 3 models (sandbox latency scale {args.scale}):")
+    for name, value in compare_bench().items():
+        print(f"  {name}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()

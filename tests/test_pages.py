@@ -1,0 +1,154 @@
+"""The dashboard's pages through Streamlit's AppTest: real page scripts, real core, sandbox
+providers, a temporary ledger and a temporary policy file (the repo's data/policy.toml is never
+written)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.ledger import Ledger, headline
+from core.policy import DEFAULT_POLICY, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = {"run": "pages/run.py", "compare": "pages/compare.py", "history": "pages/history.py",
+         "models": "pages/models.py"}
+POLL_ROUNDS = 120  # bounded polling of a background job: 120 reruns ≈ 30 s at most
+
+
+@pytest.fixture
+def dashboard_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ledger and a copy of the policy, named through the environment."""
+    policy = tmp_path / "policy.toml"
+    shutil.copy(DEFAULT_POLICY, policy)
+    monkeypatch.setenv("ORCHESTRA_DB", str(tmp_path / "ledger.duckdb"))
+    monkeypatch.setenv("ORCHESTRA_POLICY", str(policy))
+    return tmp_path
+
+
+def open_page(name: str) -> AppTest:
+    """The app, switched to one page and run once."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGES[name]).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def poll_until(at: AppTest, finished, rounds: int = POLL_ROUNDS) -> None:
+    """Rerun the page (as the fragment's timer would) until ``finished()``, bounded."""
+    for _ in range(rounds):
+        if finished():
+            at.run()  # one more rerun renders the final state
+            assert not at.exception, at.exception
+            return
+        time.sleep(0.25)
+        at.run()
+        assert not at.exception, at.exception
+    raise AssertionError("the background job did not finish within the polling bound")
+
+
+def texts(elements) -> str:
+    """Every value of a list of text elements, joined (for 'contains' checks)."""
+    return "\n".join(str(e.value) for e in elements)
+
+
+# ── every page ───────────────────────────────────────────────────────────────────────────────
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_with_the_sandbox_banner(dashboard_env: Path, name: str) -> None:
+    at = open_page(name)
+    banner = texts(at.warning)
+    assert "Sandbox mode" in banner and "Anthropic" in banner and "OpenAI" in banner
+
+
+def test_banner_leaves_out_a_provider_with_a_key(dashboard_env: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef9f2c")
+    at = open_page("models")
+    banner = texts(at.warning)
+    assert "Anthropic" in banner and "OpenAI" not in banner
+    keys = at.dataframe[1].value
+    openai = keys[keys["name"] == "openai"].iloc[0]
+    assert openai["key"] == "sk-…9f2c" and openai["mode"] == "live"
+    assert "0123456789" not in keys.to_string()
+
+
+# ── history ──────────────────────────────────────────────────────────────────────────────────
+def test_history_on_a_fresh_ledger_says_how_to_start(dashboard_env: Path) -> None:
+    at = open_page("history")
+    assert "No runs yet — start one on the Run page" in texts(at.info)
+    assert not at.metric
+
+
+# ── models & budgets ─────────────────────────────────────────────────────────────────────────
+def test_models_page_lists_the_catalog_budgets_and_breakers(dashboard_env: Path) -> None:
+    at = open_page("models")
+    catalog = at.dataframe[0].value
+    assert "openai:gpt-4o-mini" in set(catalog["model"])
+    assert set(catalog["mode"]) == {"sandbox"}
+    breakers = at.dataframe[2].value
+    assert set(breakers["state"]) == {"closed (no calls this session)"}
+    burn = at.dataframe[3].value
+    assert burn.iloc[-1]["budget"] == "all providers"
+    assert burn.iloc[-1]["daily budget ($)"] == pytest.approx(50.0)
+
+
+def test_policy_edit_is_saved_and_reloaded(dashboard_env: Path) -> None:
+    repo_policy = DEFAULT_POLICY.read_text()
+    at = open_page("models")
+    by_label = {n.label: n for n in at.number_input}
+    by_label["Per run"].set_value(2.5)
+    by_label["Balanced up to"].set_value(4)
+    {s.label: s for s in at.slider}["Max share of calls per provider"].set_value(0.6)
+    at.form_submit_button[0].click().run()
+    assert not at.exception, at.exception
+    assert "Policy saved" in texts(at.success)
+    saved = load_policy(dashboard_env / "policy.toml")
+    assert str(saved.budget.per_run_usd) == "2.5"
+    assert saved.tiers.balanced_max == 4
+    assert saved.concentration.cap == pytest.approx(0.6)
+    reopened = open_page("models")
+    assert {n.label: n.value for n in reopened.number_input}["Per run"] == pytest.approx(2.5)
+    assert DEFAULT_POLICY.read_text() == repo_policy
+
+
+def test_an_invalid_policy_is_refused_with_the_field_named(dashboard_env: Path) -> None:
+    before = (dashboard_env / "policy.toml").read_text()
+    at = open_page("models")
+    by_label = {n.label: n for n in at.number_input}
+    by_label["Economy up to"].set_value(4)
+    by_label["Balanced up to"].set_value(2)
+    at.form_submit_button[0].click().run()
+    assert "Not saved" in texts(at.error) and "balanced_max" in texts(at.error)
+    assert (dashboard_env / "policy.toml").read_text() == before
+
+
+# ── compare ──────────────────────────────────────────────────────────────────────────────────
+def test_compare_streams_three_answers_and_stores_ratings(dashboard_env: Path) -> None:
+    at = open_page("compare")
+    assert len(at.multiselect[0].value) == 3
+    providers = {m.split(":")[0] for m in at.multiselect[0].value}
+    assert len(providers) == 3
+    at.text_area(key="compare_prompt").set_value("Explain DuckDB in two sentences.")
+    at.button[0].click().run()
+    job = at.session_state["compare_job"]
+    poll_until(at, lambda: job.done)
+    assert job.error is None
+    stats = [c.value for c in at.caption if str(c.value).startswith("⏱")]
+    assert len(stats) == 3 and all("TTFT" in s and "sandbox" in s for s in stats)
+    answers = [a.text for a in job.comparison.results]
+    for answer in answers:
+        assert answer and answer[:40] in texts(at.markdown)
+    star_radios = [r for r in at.radio if r.label in job.models]
+    star_radios[0].set_value(5)
+    best = next(r for r in at.radio if r.label == "Best answer")
+    best.set_value(job.comparison.results[1].attempt_id)
+    next(b for b in at.form_submit_button if b.label == "Save ratings").click().run()
+    assert "Saved 2 rating(s)" in texts(at.success)
+    ratings = Ledger().get_ratings(comparison_id=job.comparison.comparison_id)
+    assert sorted((r.rating or 0, r.best) for r in ratings) == [(0, True), (5, False)]
