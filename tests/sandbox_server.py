@@ -46,7 +46,8 @@ def serve_sandbox(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                       timeout_graceful_shutdown=1)
     )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="sandbox-server", daemon=True

@@ -63,3 +63,12 @@ def test_cli_serves_until_stopped():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_hang_times_the_client_out_and_the_server_stays_responsive():
+    config = SandboxConfig(latency_scale=0, faults={"deepseek": FaultSpec(kinds=("hang",),
+                                                                           hang_seconds=60)})
+    with serve_sandbox(config) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/chat/completions", json=BODY, timeout=httpx.Timeout(5, read=0.2))
+        assert httpx.get(f"{url}/health").status_code == 200

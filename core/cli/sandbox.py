@@ -22,7 +22,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"sandbox serving every catalog model at {url} (simulated answers, no real calls); "
         f"OpenAI base {url}/v1, Anthropic base {url}, Gemini base {url}; Ctrl-C stops it"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=2)
     return 0
 
 

@@ -95,7 +95,7 @@ class Sandbox:
         if fault is not None and fault.status is not None:
             return self._fault_error(protocol, parsed, fault)
         if fault is not None and fault.kind == "hang":
-            await asyncio.sleep(fault.hang_seconds)
+            await _hang(request, fault.hang_seconds)
         answer = build_answer(self.config, parsed)
         if parsed.stream:
             return StreamingResponse(
@@ -119,8 +119,9 @@ class Sandbox:
             raise SandboxHTTPError(401, "auth", "Invalid API key (sandbox auth test).")
         try:
             body = json.loads(await request.body())
-        except ValueError:
-            raise SandboxHTTPError(400, "invalid_request", "the request body is not valid JSON")
+        except ValueError as exc:
+            message = "the request body is not valid JSON"
+            raise SandboxHTTPError(400, "invalid_request", message) from exc
         if not isinstance(body, dict):
             raise SandboxHTTPError(400, "invalid_request", "the request body must be an object")
         wire_model = protocol.wire_model(body, path_model)
@@ -207,6 +208,16 @@ class Sandbox:
         """An error response in the protocol's vendor shape, marked as a sandbox one."""
         body = protocol.error_body(status, kind, message, retry_after)  # type: ignore[arg-type]
         return JSONResponse(body, status_code=status, headers={**SANDBOX_HEADERS, **(headers or {})})
+
+
+async def _hang(request: Request, seconds: float) -> None:
+    """Hold the request for ``seconds``, or until the client gives up and disconnects."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(min(0.05, remaining))
 
 
 def _carries_invalid_key(request: Request) -> bool:

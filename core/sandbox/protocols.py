@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
@@ -81,7 +81,7 @@ class Answer:
     truncated: bool = False
     structured: Any = None
     is_structured: bool = False
-    citations: tuple[str, ...] = field(default_factory=tuple)
+    citations: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
