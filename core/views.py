@@ -165,7 +165,7 @@ class RunBoard:
         """Rows for a Gantt chart: one per attempt, still-running ones ending ``now``."""
         return [{
             "task": s.task_id, "model": s.model, "provider": s.provider, "outcome": s.outcome,
-            "start": s.start, "end": s.end if s.end is not None else now,
+            "start": s.start, "end": max(s.end if s.end is not None else now, s.start),
         } for s in self.segments]
 
 
@@ -206,13 +206,12 @@ def _apply_task_event(board: RunBoard, card: TaskCard, event: RunEvent) -> None:
         card.status = "retrying"
         _open_segment(board, card.task_id, str(data.get("model", card.model)),
                       event.ts + float(data.get("delay_s") or 0))
-    elif kind in ("fallback", "restarted_on"):
-        _close_segment(board, card.task_id, event.ts, "failed")
-        card.model = str(data.get("to") or data.get("model") or card.model)
-        card.status = "running"
-        if kind == "fallback":
-            card.notes.append(f"fell back from {data.get('from')} to {data.get('to')}")
+    elif kind == "fallback":
+        card.model, card.status = str(data.get("to", card.model)), "running"
+        card.notes.append(f"fell back from {data.get('from')} to {data.get('to')}")
         _open_segment(board, card.task_id, card.model, event.ts)
+    elif kind == "restarted_on":
+        card.notes.append(f"stream restarted on {data.get('model')}")
     elif kind == "task_done":
         _finish_card(board, card, event, "done")
         card.model = str(data.get("model") or card.model)

@@ -1,0 +1,131 @@
+"""The dashboard's view models: plan editing, the live run board, and the figures pages show."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from core.catalog import default_catalog
+from core.errors import ConfigError, PlanError, UnknownModel
+from core.events import RunEvent
+from core.figures import breaker_rows, budget_rows, edited_policy, key_rows
+from core.plan import parse_plan
+from core.policy import Policy
+from core.views import board_from_events, money, plan_from_rows, plan_rows, sandbox_banner
+
+PLAN = parse_plan({"demand": "d", "tasks": [
+    {"id": "a", "title": "A", "kind": "research", "prompt": "pa", "complexity": 2},
+    {"id": "b", "title": "B", "kind": "research", "prompt": "pb"},
+    {"id": "c", "title": "C", "kind": "writing", "prompt": "pc", "depends_on": ["a", "b"],
+     "max_output_tokens": 300},
+]})
+
+
+def event(type_: str, task_id: str = "", ts: float = 0.0, **data: object) -> RunEvent:
+    """A run event at a chosen time."""
+    return RunEvent(type=type_, run_id="r1", task_id=task_id, ts=ts, data=data)  # type: ignore[arg-type]
+
+
+def test_money_keeps_tiny_amounts_and_says_unknown() -> None:
+    assert money(Decimal("1.23456")) == "$1.2346"
+    assert money(Decimal("0.0000426")) == "$0.000043"
+    assert money(None) == "unknown"
+
+
+def test_banner_names_only_the_sandboxed_providers() -> None:
+    catalog = default_catalog()
+    modes = {name: "sandbox" for name in catalog.providers}
+    assert "every provider" in (sandbox_banner(modes, catalog) or "")
+    modes = {name: "live" for name in catalog.providers} | {"groq": "sandbox"}
+    banner = sandbox_banner(modes, catalog) or ""
+    assert catalog.providers["groq"].label in banner and "OpenAI" not in banner
+    assert sandbox_banner({name: "live" for name in catalog.providers}, catalog) is None
+
+
+def test_edited_rows_become_a_plan_keeping_hidden_fields() -> None:
+    rows = plan_rows(PLAN)
+    assert rows[2]["depends_on"] == "a, b" and rows[2]["wave"] == 1
+    rows[1]["depends_on"] = "a"
+    rows[2].update(depends_on="b", model="openai:gpt-4o-mini", prompt="new prompt")
+    rows.append({"id": None, "title": None})  # a blank row added in the editor
+    plan = plan_from_rows("d", rows, base=PLAN)
+    assert plan.waves() == [["a"], ["b"], ["c"]]
+    assert plan.task("c").model == "openai:gpt-4o-mini"
+    assert plan.task("c").max_output_tokens == 300 and plan.task("a").complexity == 2
+
+
+def test_edits_that_break_the_plan_are_refused_with_a_reason() -> None:
+    rows = plan_rows(PLAN)
+    rows[0]["depends_on"] = "c"
+    with pytest.raises(PlanError, match="cycle"):
+        plan_from_rows("d", rows, base=PLAN)
+    rows = plan_rows(PLAN)
+    rows[0]["model"] = "openai:gpt-nine"
+    with pytest.raises(UnknownModel):
+        plan_from_rows("d", rows, base=PLAN)
+
+
+def test_board_follows_retries_fallbacks_and_costs() -> None:
+    events = [
+        event("run_started", ts=0), event("task_queued", "a"), event("task_queued", "b"),
+        event("task_started", "a", 1.0, model="openai:gpt-4o-mini"),
+        event("task_started", "b", 1.0, model="groq:llama-3.3-70b-versatile"),
+        event("attempt_failed", "a", 2.0, model="openai:gpt-4o-mini", error_class="RateLimited"),
+        event("retrying", "a", 2.0, model="openai:gpt-4o-mini", delay_s=0.5),
+        event("attempt_failed", "a", 3.0, model="openai:gpt-4o-mini", error_class="RateLimited"),
+        event("fallback", "a", 3.0, **{"from": "openai:gpt-4o-mini",
+                                       "to": "google:gemini-2.0-flash"}),
+        event("task_done", "a", 4.0, model="google:gemini-2.0-flash", cost_usd=Decimal("0.01"),
+              text="answer a"),
+        event("task_failed", "b", 4.5, reason="AllModelsFailed: every model failed"),
+        event("task_skipped", "c", 4.5, reason="dependency b did not finish"),
+    ]
+    board = board_from_events(PLAN, events)
+    a, b, c = (board.cards[t] for t in "abc")
+    assert a.status == "done" and a.model == "google:gemini-2.0-flash" and a.output == "answer a"
+    assert "fell back from openai:gpt-4o-mini to google:gemini-2.0-flash" in a.notes
+    assert a.headline(now=10) == "done on google:gemini-2.0-flash · $0.0100 · 3.0s"
+    assert b.status == "failed" and "AllModelsFailed" in b.headline(now=10)
+    assert c.status == "skipped"
+    assert board.cost_usd == Decimal("0.01") and not board.finished
+    rows = board.timeline_rows(now=10)
+    assert [(r["task"], r["provider"], r["outcome"]) for r in rows] == [
+        ("a", "openai", "failed"), ("b", "groq", "failed"), ("a", "openai", "failed"),
+        ("a", "google", "ok")]
+    assert rows[2]["start"] == 2.5  # the retry starts after its backoff
+    board = board_from_events(PLAN, [*events, event("run_done", ts=5, status="failed")])
+    assert board.finished and board.status == "failed"
+
+
+def test_a_running_task_shows_its_model_and_elapsed_time() -> None:
+    board = board_from_events(PLAN, [event("task_started", "a", 100.0, model="openai:gpt-4o")])
+    assert board.cards["a"].headline(now=102.5) == "running on openai:gpt-4o · 2.5s"
+    assert board.timeline_rows(now=102.5)[0]["end"] == 102.5
+    assert board.counts() == {"running": 1, "queued": 2}
+
+
+def test_keys_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value-1234abcd")
+    rows = {r["name"]: r for r in key_rows(default_catalog(), {})}
+    assert rows["anthropic"]["key"] == "sk-…abcd"
+    assert rows["openai"]["key"] == "not set"
+    assert "secret" not in str(rows)
+
+
+def test_budget_burn_and_breakers() -> None:
+    rows = budget_rows(Policy(), {"openai": 5.0, "groq": 1.0}, ["openai", "groq"])
+    assert rows[0] == {"budget": "openai", "spent today ($)": 5.0, "daily budget ($)": 20.0,
+                       "burn": 0.25}
+    assert rows[-1]["budget"] == "all providers" and rows[-1]["spent today ($)"] == 6.0
+    state = {"openai": {"state": "open", "failures": 5, "retry_in_s": 12.5}}
+    breakers = {r["provider"]: r for r in breaker_rows(["openai", "groq"], state)}
+    assert breakers["openai"]["state"] == "open"
+    assert breakers["groq"]["state"] == "closed (no calls this session)"
+
+
+def test_policy_edits_are_validated() -> None:
+    policy = edited_policy(Policy(), {"budget": {"per_run_usd": "2.5"}, "tiers": {"economy_max": 1}})
+    assert policy.budget.per_run_usd == Decimal("2.5") and policy.tiers.economy_max == 1
+    with pytest.raises(ConfigError, match="cap"):
+        edited_policy(Policy(), {"concentration": {"cap": 1.5}})
