@@ -7,6 +7,8 @@ from typing import Literal
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from core.providers.sse import SSEDecoder
@@ -63,6 +65,48 @@ def test_instances_validate_and_are_deterministic(schema):
     instance = schema_instance(schema, 0, "openai:gpt-4o", "prompt")
     jsonschema.validate(instance, schema)
     assert schema_instance(schema, 0, "openai:gpt-4o", "prompt") == instance
+
+
+def _bounded(kind: str):
+    low = st.integers(-50, 50)
+    return st.builds(lambda a, b: {"type": kind, "minimum": min(a, b), "maximum": max(a, b)},
+                     low, low)
+
+
+LEAVES = st.one_of(
+    st.builds(lambda lo, extra: {"type": "string", "minLength": lo, "maxLength": lo + extra},
+              st.integers(0, 20), st.integers(0, 20)),
+    _bounded("integer"),
+    _bounded("number"),
+    st.just({"type": "boolean"}),
+    st.just({"type": "null"}),
+    st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=4, unique=True).map(
+        lambda values: {"enum": values}),
+    st.sampled_from(["date", "email", "uri", "date-time"]).map(
+        lambda f: {"type": "string", "format": f}),
+)
+SCHEMAS = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.builds(lambda items, lo, extra: {"type": "array", "items": items, "minItems": lo,
+                                            "maxItems": lo + extra},
+                  inner, st.integers(0, 3), st.integers(0, 3)),
+        st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), inner, max_size=4).flatmap(
+            lambda props: st.builds(
+                lambda required: {"type": "object", "properties": props,
+                                  "required": sorted(required), "additionalProperties": False},
+                st.sets(st.sampled_from(sorted(props)) if props else st.nothing()),
+            )),
+        st.lists(inner, min_size=1, max_size=3).map(lambda options: {"anyOf": options}),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(schema=SCHEMAS, seed=st.integers(0, 1000))
+def test_generated_schemas_always_validate(schema, seed):
+    jsonschema.validate(schema_instance(schema, seed, "m", "p"), schema)
 
 
 def test_pydantic_models_round_trip_through_refs():

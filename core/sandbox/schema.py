@@ -147,7 +147,7 @@ class _Generator:
         text = f"{words[0]} {words[1]} {self.rng.randrange(100, 999)}"
         while len(text) < low:
             text += " " + self.rng.choice(_WORDS)
-        return text[: max(high, low)].rstrip() if len(text) > high else text
+        return text[: max(high, low)]
 
 
 def _type_of(schema: dict[str, Any], depth: int) -> str:
