@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
+import pytest
 
 from core.providers.sse import SSEDecoder, SSEEvent
+from core.sandbox.app import STREAM_CHUNK_TOKENS, Sandbox
 from core.sandbox.config import SandboxConfig
 from core.sandbox.textgen import count_tokens, tokenize
 from sandbox_server import sandbox_client
@@ -241,3 +244,39 @@ async def test_premium_tiers_answer_at_greater_length():
     premium = await answer(0, model="o3")
     economy = await answer(0, model="gpt-4o-mini")
     assert count_tokens(premium) > count_tokens(economy)
+
+
+# ── Latency ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_timing_follows_tier_speedup_and_scale(catalog):
+    groq = catalog.models["groq:llama-3.3-70b-versatile"]
+    ttft, per_token = Sandbox(catalog, SandboxConfig(latency_scale=2)).timing(groq)
+    tier = catalog.tiers[groq.tier]
+    assert ttft == pytest.approx(tier.sandbox_ttft_ms / 1000 / 3.0 * 2)
+    assert per_token == pytest.approx(2 / (tier.sandbox_tokens_per_s * 3.0))
+    assert Sandbox(catalog, SandboxConfig(latency_scale=0)).timing(groq) == (0.0, 0.0)
+
+
+async def test_responses_wait_time_to_first_token_plus_output_time(catalog, monkeypatch):
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay, *args):
+        delays.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    config = SandboxConfig(latency_scale=1)
+    ttft, per_token = Sandbox(catalog, config).timing(catalog.models["openai:gpt-4o"])
+    plain = (await openai_chat(OPENAI, openai_body(), config)).json()
+    tokens = plain["usage"]["completion_tokens"]
+    assert delays == [pytest.approx(ttft + per_token * tokens)]
+    delays.clear()
+    async with sandbox_client(OPENAI, config) as client:
+        async with client.stream("POST", "/chat/completions",
+                                 json=openai_body(stream=True)) as response:
+            await response.aread()
+    assert delays[0] == pytest.approx(ttft)
+    # the first token group follows the time to first token directly; each later group waits
+    assert sum(delays[1:]) == pytest.approx(per_token * (tokens - STREAM_CHUNK_TOKENS))

@@ -103,7 +103,7 @@ class Sandbox:
                 media_type="text/event-stream",
                 headers={**SANDBOX_HEADERS, "cache-control": "no-cache"},
             )
-        ttft, per_token = self._timing(parsed.model)
+        ttft, per_token = self.timing(parsed.model)
         if ttft or per_token:
             await asyncio.sleep(ttft + per_token * answer.output_tokens)
         body = json.dumps(protocol.complete_body(parsed, answer)).encode()
@@ -151,7 +151,7 @@ class Sandbox:
                 return model
         return matches[0]
 
-    def _timing(self, model: ModelSpec) -> tuple[float, float]:
+    def timing(self, model: ModelSpec) -> tuple[float, float]:
         """Seconds to the first token and seconds per token, scaled; zeros when instant."""
         scale = self.config.latency_scale
         tier = self.catalog.tiers.get(model.tier)
@@ -167,7 +167,7 @@ class Sandbox:
         """SSE frames paced like the model: start, time to first token, token groups, end."""
         for frame in protocol.stream_start(parsed, answer):
             yield frame
-        ttft, per_token = self._timing(parsed.model)
+        ttft, per_token = self.timing(parsed.model)
         if ttft:
             await asyncio.sleep(ttft)
         kind = fault.kind if fault is not None else None
