@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import pytest
 
 from core.errors import LedgerError
 from core.ledger import Ledger
+from core.types import AttemptRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
 _PRELUDE = """
 import sys, time
 from core.ledger import Ledger
+from core.types import AttemptRecord
 from core.types import AttemptRecord
 
 def rec(name):
@@ -123,3 +126,25 @@ def test_a_held_lock_is_waited_for_then_reported_with_a_fix(tmp_path):
         assert Ledger(db, lock_timeout_s=60).get_run("r1").run_id == "r1"
     finally:
         finish(holder)
+
+
+def test_threads_of_one_process_take_turns_without_errors(tmp_path):
+    ledger = Ledger(tmp_path / "threads.duckdb")
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(60):
+                ledger.record_attempts([AttemptRecord(
+                    attempt_id=f"t{i}", provider="openai", model="openai:m", mode="sandbox",
+                    status="ok")])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while writer.is_alive():
+        ledger.get_attempts()
+    writer.join()
+    assert failures == []
+    assert len(ledger.get_attempts()) == 60

@@ -103,9 +103,9 @@ def _frame(ledger: Ledger | None, sql: str, flt: HistoryFilter | None,
 
 _HEADLINE = """
     SELECT count(*) AS calls,
-           count_if(status = 'error') AS failures,
+           coalesce(count_if(status = 'error'), 0) AS failures,
            coalesce(sum(cost_usd), 0) AS spend_usd,
-           count_if(status = 'ok' AND cost_usd IS NULL) AS unpriced_calls,
+           coalesce(count_if(status = 'ok' AND cost_usd IS NULL), 0) AS unpriced_calls,
            coalesce(sum(input_tokens), 0) AS input_tokens,
            coalesce(sum(output_tokens), 0) AS output_tokens,
            coalesce(sum(cached_input_tokens), 0) AS cached_input_tokens,
