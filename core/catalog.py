@@ -75,7 +75,11 @@ class ProviderSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One model: id ``provider:model``, tier, limits, capabilities and price (None = unpriced)."""
+    """One model: id ``provider:model``, tier, limits, capabilities and price (None = unpriced).
+
+    ``route_only_for``: when set, routing picks this model only for tasks that need one of
+    these capabilities (Perplexity's search models are not general writers); pins still work.
+    """
 
     id: str
     provider: str
@@ -85,6 +89,7 @@ class ModelSpec(_Strict):
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)
     capabilities: frozenset[Capability] = frozenset()
+    route_only_for: frozenset[Capability] = frozenset()
     price: Price | None = None
 
     def supports(self, *capabilities: str) -> bool:

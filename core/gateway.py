@@ -84,6 +84,16 @@ class Gateway:
             return "live" if self._local_configured(spec) else "sandbox"
         return "live" if resolve_key(spec, self._keys) else "sandbox"
 
+    def available(self, provider: str) -> bool:
+        """Whether routing may choose this provider.
+
+        Remote providers always can (live with a key, else sandboxed). A local server (Ollama)
+        only when it is configured: routing work to a sandboxed stand-in for a server the user
+        does not run would be misleading. A pinned model is still callable either way.
+        """
+        spec = self.catalog.providers[provider]
+        return not spec.local or self._local_configured(spec)
+
     def modes(self) -> dict[str, Mode]:
         """The mode of every provider."""
         return {name: self.mode(name) for name in self.catalog.providers}

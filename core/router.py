@@ -162,8 +162,8 @@ class RouteDecision:
 class _Candidate:
     """A model's routing facts, flattened once for the hot path."""
 
-    __slots__ = ("id", "provider", "tier", "context", "caps", "in_rate", "out_rate",
-                 "in_price", "out_price", "unpriced")
+    __slots__ = ("id", "provider", "tier", "context", "caps", "only_for", "in_rate",
+                 "out_rate", "in_price", "out_price", "unpriced")
 
     def __init__(self, model: ModelSpec, catalog: Catalog) -> None:
         price = model.price or tier_ceiling_price(catalog, model.tier)
@@ -172,6 +172,7 @@ class _Candidate:
         self.tier = model.tier
         self.context = model.context_window
         self.caps = model.capabilities
+        self.only_for = model.route_only_for
         self.unpriced = model.price is None
         self.in_price = price.input_per_mtok if price else Decimal(0)
         self.out_price = price.output_per_mtok if price else Decimal(0)
@@ -313,6 +314,8 @@ class Router:
     def _rejection(self, cand: _Candidate, caps: tuple[str, ...], need: int, prompt: int,
                    out_tokens: int, rooms: dict[str, Decimal]) -> str:
         """Why a candidate is not viable, or '' when it is."""
+        if cand.only_for and cand.only_for.isdisjoint(caps):
+            return f"kept for tasks needing {', '.join(sorted(cand.only_for))}"
         for cap in caps:
             if cap not in cand.caps:
                 return f"lacks {cap}"
@@ -322,7 +325,7 @@ class Router:
         if provider in self.unavailable:
             return f"{provider} unavailable: {self.unavailable[provider]}"
         if self.available is not None and not self.available(provider):
-            return f"{provider} has no key and no sandbox"
+            return f"{provider} not configured (local server: set its base URL, e.g. OLLAMA_HOST)"
         if self.breakers.blocking(provider):
             return f"{provider} breaker open"
         if self.budget is not None:
@@ -359,14 +362,14 @@ class Router:
 
 
 _ORDERS: dict[str, tuple[str, ...]] = {
-    "economy": ("economy",),
+    "economy": ("economy", "balanced"),  # nothing below economy: one tier up, last
     "balanced": ("balanced", "economy"),
     "premium": ("premium", "balanced", "economy"),
 }
 
 
 def _tier_order(tier: str) -> tuple[str, ...]:
-    """A tier followed by the tiers below it, nearest first."""
+    """A tier followed by the tiers below it, nearest first (economy: then balanced)."""
     return _ORDERS[tier]
 
 
@@ -382,7 +385,7 @@ def _why_primary(primary: _Candidate, ranked: list[_Candidate], caps: tuple[str,
     return text
 
 
-_NOTABLE = (" unavailable", " breaker open", "over budget", " has no key")
+_NOTABLE = (" unavailable", " breaker open", "over budget")
 
 
 def _skip_notes(skipped: list[Skipped]) -> list[str]:

@@ -45,8 +45,9 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
-def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts with no provider key, base-URL override or sandbox fault setting."""
+def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test starts with no provider key, base-URL override or sandbox fault setting,
+    and with its own empty ledger file (never the repo's data/orchestra.duckdb)."""
     for provider in default_catalog().providers.values():
         for var in (provider.key_env, provider.base_url_env):
             if var:
@@ -55,6 +56,7 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         if var.startswith("ORCHESTRA_"):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ORCHESTRA_SANDBOX_LATENCY_SCALE", "0")
+    monkeypatch.setenv("ORCHESTRA_DB", str(tmp_path_factory.mktemp("ledger") / "test.duckdb"))
 
 
 @pytest.fixture

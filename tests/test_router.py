@@ -59,7 +59,7 @@ def test_unavailable_providers_and_open_breakers_are_skipped(catalog):
     decision = router.route(RouteRequest("hello", complexity=1))
     providers = {catalog.model(m).provider for m in decision.chain()}
     assert providers.isdisjoint({"ollama", "groq", "google"})
-    assert "ollama has no key and no sandbox" in _skips(decision)["ollama:llama3.2"]
+    assert "ollama not configured" in _skips(decision)["ollama:llama3.2"]
     assert "google breaker open → skipped" in decision.reason
     assert "groq unavailable: key refused" in decision.reason
 
@@ -78,7 +78,14 @@ def test_models_over_budget_are_skipped_and_no_room_at_all_says_budget(catalog):
 
 def test_no_viable_model_is_all_models_failed(catalog):
     with pytest.raises(AllModelsFailed, match="no model can take this task"):
-        Router(catalog).route(RouteRequest("x", complexity=1, capabilities=("reasoning",)))
+        Router(catalog).route(RouteRequest("x", complexity=1,
+                                           capabilities=("vision", "live_search")))
+
+
+def test_an_economy_task_no_economy_model_can_take_goes_up_to_balanced(catalog):
+    decision = Router(catalog).route(RouteRequest("x", complexity=1, capabilities=("reasoning",)))
+    assert decision.tier == "balanced"
+    assert "no viable economy model → balanced" in decision.reason
 
 
 def test_an_empty_tier_falls_to_the_tier_below(catalog):
@@ -103,7 +110,7 @@ def test_fallbacks_other_providers_then_same_provider_then_lower_tier(catalog):
     same = [i for i, p in enumerate(providers) if p == primary_provider]
     assert all(i >= len(providers) - len(same) for i in same)
     assert set(chain) == {m.id for m in catalog.models.values()
-                          if m.tier in ("balanced", "economy")}
+                          if m.tier in ("balanced", "economy") and not m.route_only_for}
 
 
 def test_context_length_reroute_goes_to_bigger_windows_even_up_a_tier(catalog):
@@ -227,3 +234,12 @@ def test_orchestra_route_prints_the_decision(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("model:") and "tier: premium" in lines[1]
     assert any(line.startswith("fallbacks:") for line in lines)
+
+
+def test_search_models_are_routed_to_only_when_the_task_needs_live_search(catalog):
+    router = Router(catalog)
+    general = router.route(RouteRequest("write a haiku", complexity=1))
+    assert all(catalog.model(m).provider != "perplexity" for m in general.chain())
+    assert "kept for tasks needing live_search" in _skips(general)["perplexity:sonar"]
+    search = router.route(RouteRequest("latest news", complexity=1, capabilities=("live_search",)))
+    assert search.model == "perplexity:sonar"

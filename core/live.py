@@ -1,0 +1,85 @@
+"""A run in the background, for the dashboard.
+
+A Streamlit rerun stops the page script, so a run cannot live inside it. ``LiveRun`` runs the
+plan in a thread with its own event loop and collects the events; the page polls ``events()``
+and stays interactive, and ``cancel()`` stops the run from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from core.events import RunEvent
+from core.runs import RunSession
+from core.summary import RunSummary
+
+
+class LiveRun:
+    """One run on a background thread. Create with ``LiveRun.start(...)``."""
+
+    def __init__(self, session: RunSession) -> None:
+        self.session = session
+        self.run_id = session.run_id
+        self.plan = session.plan
+        self.summary: RunSummary | None = None
+        self.error: str | None = None
+        self._events: list[RunEvent] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._main, name=f"run-{self.run_id}", daemon=True)
+        session.on_event(self._collect)
+
+    @classmethod
+    def start(cls, session: RunSession) -> "LiveRun":
+        """Start ``session`` on a new background thread and return its handle."""
+        live = cls(session)
+        live._thread.start()
+        return live
+
+    def _collect(self, event: RunEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self.summary = loop.run_until_complete(self.session.run())
+        except Exception as exc:  # noqa: BLE001 - reported to the page, which shows it
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            loop.close()
+
+    def events(self, since: int = 0) -> list[RunEvent]:
+        """Events from index ``since`` on (a copy; safe from any thread)."""
+        with self._lock:
+            return list(self._events[since:])
+
+    def cancel(self) -> None:
+        """Ask the run to stop: no new calls; running ones are interrupted and recorded."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.session.cancel)
+
+    @property
+    def done(self) -> bool:
+        """True once the run has finished (done, failed or cancelled)."""
+        return not self._thread.is_alive() and self._thread.ident is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends; True if it did within ``timeout``."""
+        self._thread.join(timeout)
+        return self.done
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts by task status from the events so far (for progress displays)."""
+        status: dict[str, str] = {}
+        for event in self.events():
+            if event.task_id and event.type.startswith("task_"):
+                status[event.task_id] = event.type.removeprefix("task_")
+        counts: dict[str, int] = {}
+        for value in status.values():
+            counts[value] = counts.get(value, 0) + 1
+        return counts

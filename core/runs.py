@@ -1,0 +1,212 @@
+"""Runs: a plan executed through routing, dispatch and the ledger, and resumed after a crash.
+
+``RunSession`` wires the pieces for one run: a gateway, a dispatcher (router, budgets,
+retries, breakers), the executor, and the ledger — every attempt is written as it ends, every
+task row as its status changes (a done task's output included), so a run killed even with
+``kill -9`` loses nothing already paid for and ``RunSession.resume`` continues it without
+calling finished tasks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from core.catalog import Catalog, default_catalog
+from core.dispatch import CallContext, Dispatcher, create_dispatcher, route_request_for
+from core.errors import ConfigError
+from core.events import RunEvent
+from core.executor import Executor, TaskContext, TaskOutput
+from core.gateway import Gateway
+from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history
+from core.ledger.records import from_unix
+from core.patterns import run_pattern_task
+from core.patterns.common import PatternRecord
+from core.plan import PATTERN_KINDS, Plan, Task
+from core.policy import Policy, load_policy
+from core.summary import RunSummary, summarize
+from core.types import ChatRequest, Message
+
+_TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
+                "task_skipped": "skipped", "task_cancelled": "cancelled"}
+
+
+def spent_today(ledger: Ledger) -> dict[str, Decimal]:
+    """Today's spend per provider, from the ledger (seeds the daily budgets)."""
+    frame = grouped_history(HistoryFilter(since=date.today()), by="provider", ledger=ledger)
+    return {row.provider: Decimal(str(row.spend_usd)) for row in frame.itertuples()}
+
+
+class RunSession:
+    """One run of a plan. Call ``await run()``; ``cancel()`` stops it; events via ``on_event``.
+
+    Args:
+        plan: the validated plan.
+        run_id: reuse an id (resume) or get a new one.
+        budget_usd: this run's budget (default: the policy's ``per_run_usd``).
+        db_path: the ledger file (default: ``ORCHESTRA_DB`` or ``data/orchestra.duckdb``).
+        gateway: the gateway (default: a new one; sandbox for providers without a key).
+        policy: routing policy (default: ``data/policy.toml``).
+        completed: outputs of tasks already done (resume).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        run_id: str | None = None,
+        budget_usd: Decimal | None = None,
+        db_path: Path | str | None = None,
+        gateway: Gateway | None = None,
+        policy: Policy | None = None,
+        catalog: Catalog | None = None,
+        completed: dict[str, TaskOutput] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.catalog = catalog or default_catalog()
+        self.policy = policy or load_policy()
+        if budget_usd is not None:
+            if budget_usd <= 0:
+                raise ConfigError("--budget must be a positive amount of USD, e.g. --budget 0.50")
+            budget = self.policy.budget.model_copy(update={"per_run_usd": budget_usd})
+            self.policy = self.policy.model_copy(update={"budget": budget})
+        self.budget_usd = self.policy.budget.per_run_usd
+        self.ledger = Ledger(db_path)
+        self._gateway = gateway
+        self.executor = Executor(plan, self._run_task, run_id=self.run_id,
+                                 completed=completed)
+        self._listeners: list[Callable[[RunEvent], None]] = []
+        self.executor.on_event(self._on_event)
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._dispatcher: Dispatcher | None = None
+        self._sink = None
+
+    def on_event(self, listener: Callable[[RunEvent], None]) -> None:
+        """Call ``listener`` with every event of the run, in order."""
+        self._listeners.append(listener)
+
+    def cancel(self) -> None:
+        """Stop starting tasks and interrupt running ones (call on the run's event loop)."""
+        self.executor.cancel()
+
+    async def run(self) -> RunSummary:
+        """Run the plan to the end (or until cancelled) and return its summary."""
+        gateway = self._gateway or Gateway(self.catalog)
+        modes = {gateway.mode(t) for t in self.catalog.providers}
+        mode = "mixed" if len(modes) > 1 else modes.pop()
+        self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,
+                              self.plan.model_dump_json())
+        self._sink = self.ledger.attempt_sink()
+        self._dispatcher = create_dispatcher(gateway, self.policy,
+                                             spent_today=spent_today(self.ledger),
+                                             on_attempt=self._sink.add)
+        self.gateway = gateway
+        try:
+            await self.executor.run()
+        finally:
+            self._sink.close()
+            if self._gateway is None:
+                await gateway.aclose()
+        summary = summarize(self.executor, self.catalog,
+                            self.policy.baseline_model(self.catalog))
+        self._write(self.ledger.update_run, self.run_id, status=summary.status,
+                    summary_json=summary.model_dump_json(exclude={"task_results"}))
+        self.executor.emit("run_done", **json.loads(summary.model_dump_json(
+            exclude={"task_results"})))
+        self._writes.shutdown(wait=True)
+        return summary
+
+    # ── one task ─────────────────────────────────────────────────────────────────────────
+    async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
+        assert self._dispatcher is not None
+        if task.kind in PATTERN_KINDS:
+            return await self._run_pattern(task, prompt, ctx)
+        request = ChatRequest(model=task.model or "", messages=[Message(role="user", content=prompt)],
+                              max_tokens=task.max_output_tokens,
+                              live_search="live_search" in task.capabilities)
+        route = route_request_for(
+            request, kind=task.kind, complexity=task.complexity, tier=task.tier,
+            model=task.model, capabilities=tuple(task.capabilities),
+            dependencies=len(task.depends_on))
+        decision = self._dispatcher.router.route(route)
+        ctx.emit("task_started", model=decision.model, tier=decision.tier,
+                 reason=decision.reason, fallbacks=decision.fallbacks)
+        outcome = await self._dispatcher.run(
+            request.model_copy(update={"model": decision.model}), route, decision=decision,
+            context=CallContext(self.run_id, task.id, ctx.wave),
+            on_event=lambda e: ctx.emit(e.type, **e.data))
+        spec = self.catalog.model(outcome.model)
+        return TaskOutput(text=outcome.result.text, model=outcome.model, tier=spec.tier,
+                          cost_usd=None if outcome.result.cost_usd is None
+                          else outcome.charged_usd,
+                          usage=outcome.result.usage)
+
+    async def _run_pattern(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
+        ctx.emit("task_started", model=f"{task.kind} pattern", tier=task.tier or "",
+                 reason=f"{task.kind}: several models together")
+
+        def record(entry: PatternRecord) -> None:
+            tagged = [a.model_copy(update={"run_id": self.run_id, "task_id": task.id,
+                                           "wave": ctx.wave}) for a in entry.attempts]
+            self._write(self.ledger.record_comparison, entry.comparison_id, entry.kind,
+                        entry.prompt, entry.meta)
+            for attempt in tagged:
+                self._sink.add(attempt)  # type: ignore[union-attr]
+
+        models = [task.model] if task.model else None
+        out = await run_pattern_task(task.kind, prompt, self.gateway, models=models,
+                                     on_record=record)
+        return TaskOutput(text=out.text, model=f"{task.kind} pattern", tier=task.tier or "",
+                          cost_usd=out.cost_usd, usage=out.usage)
+
+    # ── ledger ───────────────────────────────────────────────────────────────────────────
+    def _write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Write to the ledger on the one writer thread, in order, without blocking the loop."""
+        self._writes.submit(fn, *args, **kwargs)
+
+    def _on_event(self, event: RunEvent) -> None:
+        status = _TASK_EVENTS.get(event.type)
+        if status is not None:
+            self._write(self.ledger.upsert_task, self._task_row(event.task_id, status, event))
+        for listener in self._listeners:
+            listener(event)
+
+    def _task_row(self, task_id: str, status: str, event: RunEvent) -> TaskRow:
+        task, state = self.plan.task(task_id), self.executor.states[task_id]
+        out = state.output
+        return TaskRow(
+            run_id=self.run_id, task_id=task_id, wave=state.wave, title=task.title,
+            kind=task.kind, status=status,  # type: ignore[arg-type]
+            model=out.model if out else str(event.data.get("model", "")),
+            tier=out.tier if out else str(event.data.get("tier", "")),
+            output=out.text if out else None, cost_usd=out.cost_usd if out else None,
+            started_at=from_unix(state.started_at) if state.started_at else None,
+            ended_at=from_unix(state.ended_at) if state.ended_at and status != "running" else None,
+            error=state.error,
+        )
+
+    # ── resume ───────────────────────────────────────────────────────────────────────────
+    @classmethod
+    def resume(cls, run_id: str, *, db_path: Path | str | None = None,
+               **kwargs: object) -> "RunSession":
+        """A session that continues a stored run: done tasks keep their outputs."""
+        ledger = Ledger(db_path)
+        record = ledger.get_run(run_id)
+        if record is None:
+            raise ConfigError(f"no run '{run_id}' in {ledger.path}; `orchestra runs` lists them")
+        plan = Plan.model_validate_json(record.plan_json)
+        completed = {
+            row.task_id: TaskOutput(text=row.output or "", model=row.model, tier=row.tier,
+                                    cost_usd=row.cost_usd)
+            for row in ledger.get_tasks(run_id) if row.status == "done"
+        }
+        budget = kwargs.pop("budget_usd", None) or record.budget_usd
+        return cls(plan, run_id=run_id, db_path=db_path, completed=completed,
+                   budget_usd=budget, **kwargs)  # type: ignore[arg-type]
