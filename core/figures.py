@@ -116,7 +116,7 @@ def baseline_price(catalog: Catalog, policy: Policy) -> tuple[str, Price | None]
     return model_id, catalog.model(model_id).price
 
 
-def headline_figures(head: Headline, baseline_model: str) -> list[tuple[str, str]]:
+def headline_figures(head: Headline) -> list[tuple[str, str]]:
     """The history headline as (label, value) pairs."""
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:,.0f} ms"
@@ -129,7 +129,7 @@ def headline_figures(head: Headline, baseline_model: str) -> list[tuple[str, str
         ("Failure rate", f"{head.failure_rate:.1%}"),
         ("p50 latency", ms(head.p50_latency_ms)),
         ("p95 latency", ms(head.p95_latency_ms)),
-        (f"Saving vs {baseline_model or 'baseline'}", saving),
+        ("Saving vs baseline", saving),
     ]
 
 

@@ -1,5 +1,5 @@
 """Dashboard jobs: a comparison on its own thread, streamed text visible to a poller; planning
-a demand (LLM or uploaded file) for the Run page's preview.
+a demand (LLM or uploaded file) for the Run page's preview; starting a run in the background.
 
 A Streamlit rerun stops the page script, so a comparison cannot stream inside it. ``CompareJob``
 runs ``core.patterns.compare`` on a background thread with its own event loop and gateway; the
@@ -13,17 +13,20 @@ import asyncio
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from core.catalog import Catalog, default_catalog
 from core.gateway import Gateway
+from core.live import LiveRun
 from core.ledger.writer import Ledger
 from core.patterns.common import ledger_recorder
 from core.patterns.compare import Comparison, compare
 from core.patterns.judge import JudgeResult, judge
 from core.plan import Plan, load_plan_file
 from core.planner import PlanResult, plan_with_llm
+from core.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
 
@@ -167,3 +170,8 @@ def planner_models(catalog: Catalog) -> list[str]:
     able = [m for m in catalog.models.values() if m.supports("json_schema")]
     order = {"balanced": 0, "economy": 1, "premium": 2}
     return [m.id for m in sorted(able, key=lambda m: order[m.tier])]
+
+
+def start_run(plan: Plan, budget_usd: Decimal, catalog: Catalog | None = None) -> LiveRun:
+    """Start ``plan`` on a background thread with its own budget (ledger from $ORCHESTRA_DB)."""
+    return LiveRun.start(RunSession(plan, budget_usd=budget_usd, catalog=catalog))

@@ -7,6 +7,7 @@ page. No Streamlit in here. The other pages' view models are in ``core.figures``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -248,15 +249,38 @@ def summary_figures(summary: RunSummary) -> list[tuple[str, str]]:
     """The figures users quote at the end of a run, as (label, value) pairs."""
     saving = "n/a"
     if summary.saving_usd is not None:
-        ratio = f" ({summary.saving_ratio:.1f}× cheaper)" if summary.saving_ratio else ""
+        ratio = f" ({summary.saving_ratio:.1f}×)" if summary.saving_ratio else ""
         saving = f"{money(summary.saving_usd)}{ratio}"
     unpriced = f" + {summary.unpriced_tasks} unpriced" if summary.unpriced_tasks else ""
     return [
-        ("Tasks", f"{summary.done}/{summary.tasks} done"),
+        ("Tasks done", f"{summary.done}/{summary.tasks}"),
         ("Waves", str(summary.waves)),
         ("Cost", money(summary.cost_usd) + unpriced),
         ("Providers used", f"{len(summary.providers_used)} of {summary.providers_available}"),
         ("Failures", str(summary.failures + summary.skipped)),
         ("Makespan", f"{summary.makespan_s:.1f}s"),
-        (f"Saving vs {summary.baseline_model}", saving),
+        ("Saving vs baseline", saving),
     ]
+
+
+# ── run exports ──────────────────────────────────────────────────────────────────────────────
+def run_json(plan: Plan, summary: RunSummary, events: Iterable[RunEvent]) -> str:
+    """The run as JSON: demand, plan, summary (task outputs included) and every event."""
+    return json.dumps({
+        "run_id": summary.run_id, "demand": plan.demand,
+        "plan": plan.model_dump(mode="json"), "summary": summary.model_dump(mode="json"),
+        "events": [e.model_dump(mode="json") for e in events],
+    }, indent=2)
+
+
+def run_markdown(plan: Plan, summary: RunSummary) -> str:
+    """The run as a Markdown report: the figures, then each task's output by wave."""
+    lines = [f"# Orchestra run {summary.run_id}", "", f"> {plan.demand}", "",
+             "| figure | value |", "| --- | --- |"]
+    lines += [f"| {label} | {value} |" for label, value in summary_figures(summary)]
+    lines += ["", f"Providers used: {', '.join(summary.providers_used) or 'none'}", ""]
+    for result in sorted(summary.task_results, key=lambda r: r.wave):
+        where = f" on {result.model}, {money(result.cost_usd)}" if result.model else ""
+        lines += [f"## Wave {result.wave + 1} · {result.title} ({result.status}{where})", ""]
+        lines += [result.output or f"_{result.error or 'no output'}_", ""]
+    return "\n".join(lines)

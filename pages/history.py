@@ -7,9 +7,14 @@ from core.catalog import TIERS
 from core.figures import attempts_csv, baseline_price, headline_figures, run_choices
 from core.policy import load_policy
 from ui import charts
-from ui.components import empty_state, page_header
+from ui.components import empty_state, metrics_grid, page_header
 
 PAGE_SIZE = 50
+ATTEMPT_COLUMNS = [
+    "started_at", "provider", "model", "tier", "mode", "status", "error_class", "cost_usd",
+    "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "run_id", "task_id", "wave",
+    "attempt_no", "fallback_from", "reason", "comparison_id", "attempt_id",
+]
 
 catalog, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "
                                "and latency, aggregated in DuckDB.")
@@ -39,9 +44,9 @@ def headline(flt: ledger.HistoryFilter) -> int:
     """The headline figures; returns the number of calls."""
     baseline_model, price = baseline_price(catalog, policy)
     head = ledger.headline(flt, baseline=price)
-    for column, (label, value) in zip(st.columns(6), headline_figures(head, baseline_model),
-                                      strict=True):
-        column.metric(label, value)
+    metrics_grid(headline_figures(head), per_row=6)
+    st.caption(f"Saving: what the same tokens would have cost on {baseline_model or 'the baseline'}"
+               ", minus what was spent.")
     return head.calls
 
 
@@ -72,8 +77,10 @@ def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
     right.download_button("Download CSV (all filtered attempts)", lambda: attempts_csv(flt),
                           file_name="orchestra-attempts.csv", mime="text/csv")
     frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    st.dataframe(frame.drop(columns=["day"], errors="ignore"), hide_index=True,
-                 column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f")})
+    st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS,
+                 column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f"),
+                                "latency_ms": st.column_config.NumberColumn(format="%.0f"),
+                                "ttft_ms": st.column_config.NumberColumn(format="%.0f")})
 
 
 flt = filters()

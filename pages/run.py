@@ -11,13 +11,15 @@ from core.jobs import plan_from_upload, plan_with_model, planner_models, start_r
 from core.plan import TASK_KINDS, Plan
 from core.planner import plan_offline
 from core.views import (
-    RunBoard, board_from_events, money, plan_from_rows, plan_rows, summary_figures, tier_options,
+    RunBoard, board_from_events, money, plan_from_rows, plan_rows, run_json, run_markdown,
+    summary_figures, tier_options,
 )
 from ui import charts
-from ui.components import LIVE_RUN_KEY, empty_state, page_header, task_card
+from ui.components import LIVE_RUN_KEY, empty_state, metrics_grid, page_header, task_card
 
 DRAFT_KEY = "draft_plan"
 BUDGET_KEY = "run_budget"
+DRAFT_NO_KEY = "draft_no"
 POLL_S = 0.5
 PLANNERS = {"offline": "Offline (deterministic)", "llm": "LLM planner", "file": "Plan file"}
 
@@ -44,6 +46,7 @@ def plan_step() -> None:
         st.error(str(exc))
         return
     st.session_state[DRAFT_KEY], st.session_state[BUDGET_KEY] = draft, budget
+    st.session_state[DRAFT_NO_KEY] = st.session_state.get(DRAFT_NO_KEY, 0) + 1  # fresh editor
     for note in notes:
         st.caption(f"planner: {note}")
 
@@ -68,7 +71,8 @@ def preview_step(draft: Plan) -> None:
     st.caption(f"{len(draft.tasks)} tasks in {len(draft.waves())} waves. Edit prompts, pin a tier "
                "or a model, change dependencies (ids separated by commas), then start.")
     edited = st.data_editor(
-        pd.DataFrame(plan_rows(draft)), key=f"editor_{id(draft)}", num_rows="dynamic",
+        pd.DataFrame(plan_rows(draft)), key=f"plan_editor_{st.session_state.get(DRAFT_NO_KEY, 0)}",
+        num_rows="dynamic",
         hide_index=True, disabled=["wave"], column_config={
             "kind": st.column_config.SelectboxColumn(options=list(TASK_KINDS), required=True),
             "tier": st.column_config.SelectboxColumn(options=tier_options()),
@@ -90,7 +94,7 @@ def preview_step(draft: Plan) -> None:
 def board_view(live: object, board: RunBoard) -> None:
     """Status line, cost against budget, waves of task cards and the attempts timeline."""
     now = time.time()
-    budget = Decimal(str(st.session_state.get(BUDGET_KEY, 1.0)))
+    budget = live.session.budget_usd
     counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts().items()))
     st.markdown(f"**Run `{live.run_id}`** — {board.status} · {counts}")
     share = float(min(board.cost_usd / budget, Decimal(1))) if budget else 0.0
@@ -106,7 +110,7 @@ def board_view(live: object, board: RunBoard) -> None:
                 task_card(board.cards[task_id], now)
     rows = board.timeline_rows(now)
     if rows:
-        st.plotly_chart(charts.run_timeline(rows), key="timeline")
+        st.plotly_chart(charts.run_timeline(rows, live.plan.ids), key="timeline")
 
 
 @st.fragment(run_every=POLL_S)
@@ -129,19 +133,18 @@ def finished_view(live: object) -> None:
     if summary is None:
         return
     st.subheader(f"Summary — {summary.status}")
-    figures = summary_figures(summary)
-    for column, (label, value) in zip(st.columns(len(figures)), figures, strict=True):
-        column.metric(label, value)
-    st.caption("Providers used: " + (", ".join(summary.providers_used) or "none"))
+    metrics_grid(summary_figures(summary))
+    st.caption(f"Providers used: {', '.join(summary.providers_used) or 'none'} · saving measured "
+               f"against {summary.baseline_model} doing every task")
     for result in summary.task_results:
         title = f"{result.title} — {result.status}" + (f" on {result.model}" if result.model else "")
         with st.expander(title):
             st.markdown(result.output or f"_{result.error or 'no output'}_")
     left, right = st.columns(2)
-    left.download_button("Download Markdown", run_markdown(live), file_name=f"run-{live.run_id}.md",
-                         mime="text/markdown")
-    right.download_button("Download JSON", run_json(live), file_name=f"run-{live.run_id}.json",
-                          mime="application/json")
+    left.download_button("Download Markdown", run_markdown(live.plan, summary),
+                         file_name=f"run-{live.run_id}.md", mime="text/markdown")
+    right.download_button("Download JSON", run_json(live.plan, summary, live.events()),
+                          file_name=f"run-{live.run_id}.json", mime="application/json")
 
 
 live = st.session_state.get(LIVE_RUN_KEY)

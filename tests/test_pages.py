@@ -152,3 +152,87 @@ def test_compare_streams_three_answers_and_stores_ratings(dashboard_env: Path) -
     assert "Saved 2 rating(s)" in texts(at.success)
     ratings = Ledger().get_ratings(comparison_id=job.comparison.comparison_id)
     assert sorted((r.rating or 0, r.best) for r in ratings) == [(0, True), (5, False)]
+
+
+# ── run ──────────────────────────────────────────────────────────────────────────────────────
+DEMAND = "Compare PostgreSQL, DuckDB and SQLite for analytics and write a short report"
+
+
+def plan_demand(at: AppTest, demand: str = DEMAND) -> None:
+    """Type a demand and press 'Plan it' (offline planner)."""
+    at.text_area[0].set_value(demand)
+    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    assert not at.exception, at.exception
+
+
+def start(at: AppTest):
+    """Press 'Start run' and return the run's handle."""
+    next(b for b in at.button if b.label.startswith("Start run")).click().run()
+    assert not at.exception, at.exception
+    return at.session_state["live_run"]
+
+
+def test_run_page_starts_empty_with_its_inputs(dashboard_env: Path) -> None:
+    at = open_page("run")
+    assert at.text_area[0].label == "Demand"
+    assert at.radio[0].options == ["Offline (deterministic)", "LLM planner", "Plan file"]
+    assert "No run yet" in texts(at.info)
+    assert not at.data_editor
+
+
+def test_a_sandbox_run_finishes_with_its_summary_and_shows_in_history(dashboard_env: Path) -> None:
+    at = open_page("run")
+    plan_demand(at)
+    assert "7 tasks in 5 waves" in texts(at.caption)
+    table = at.data_editor[0].value
+    assert list(table["id"]) == ["research-1", "research-2", "research-3", "compare", "draft",
+                                 "review", "final"]
+    live = start(at)
+    poll_until(at, lambda: live.done)
+    assert live.error is None
+    assert [s.value for s in at.subheader if s.value.startswith("Summary")] == ["Summary — done"]
+    figures = {m.label: m.value for m in at.metric}
+    assert figures["Tasks done"] == "7/7" and figures["Waves"] == "5"
+    assert figures["Failures"] == "0" and figures["Cost"].startswith("$")
+    assert figures["Saving vs baseline"].startswith("$")
+    assert len(at.expander) == 7
+    assert {b.label for b in at.download_button} == {"Download Markdown", "Download JSON"}
+    assert [f"Wave {n}" in texts(at.markdown) for n in range(1, 6)] == [True] * 5
+
+    at.switch_page(PAGES["history"]).run()
+    assert not at.exception, at.exception
+    assert int({m.label: m.value for m in at.metric}["Calls"]) >= 7
+    run_filter = next(s for s in at.sidebar.selectbox if s.label == "Run")
+    assert live.run_id in run_filter.options[1] or any(live.run_id[:8] in o
+                                                       for o in run_filter.options)
+    assert headline().calls >= 7
+
+
+def test_a_pinned_model_edited_in_the_preview_is_used(dashboard_env: Path) -> None:
+    at = open_page("run")
+    plan_demand(at)
+    editor_key = f"plan_editor_{at.session_state['draft_no']}"
+    at.session_state[editor_key] = {"edited_rows": {6: {"model": "openai:gpt-4o-mini"}},
+                                    "added_rows": [], "deleted_rows": []}
+    at.run()
+    live = start(at)
+    assert live.plan.task("final").model == "openai:gpt-4o-mini"
+    poll_until(at, lambda: live.done)
+    final = next(r for r in live.summary.task_results if r.id == "final")
+    assert final.model == "openai:gpt-4o-mini"
+
+
+def test_a_plan_file_is_uploaded_and_a_bad_one_is_explained(dashboard_env: Path) -> None:
+    at = open_page("run")
+    at.radio[0].set_value("file")
+    at.file_uploader[0].upload("broken.json", b'{"demand": "x", "tasks": [{"id": "a"}]}',
+                               "application/json")
+    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    assert "broken.json" in texts(at.error)
+    plan = (b'{"demand": "two steps", "tasks": [{"id": "a", "title": "A", "kind": "research",'
+            b' "prompt": "p"}, {"id": "b", "title": "B", "kind": "writing", "prompt": "q",'
+            b' "depends_on": ["a"]}]}')
+    at.file_uploader[0].upload("plan.json", plan, "application/json")
+    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    assert not at.exception, at.exception
+    assert "2 tasks in 2 waves" in texts(at.caption)

@@ -19,9 +19,11 @@ def _tidy(fig: go.Figure, height: int = 340) -> go.Figure:
 
 def spend_by_day(frame: pd.DataFrame) -> go.Figure:
     """Stacked bars: spend per day, one colour per provider."""
-    fig = px.bar(frame, x="day", y="spend_usd", color="provider", title="Spend by provider per day",
+    days = frame.assign(day=frame["day"].astype(str))
+    fig = px.bar(days, x="day", y="spend_usd", color="provider", title="Spend by provider per day",
                  labels={"spend_usd": "spend (USD)", "day": ""}, hover_data=["calls"])
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", bargap=0.4)
+    fig.update_xaxes(type="category")
     return _tidy(fig)
 
 
@@ -50,12 +52,15 @@ def latency_ladder(frame: pd.DataFrame) -> go.Figure:
 
 
 def tokens_over_time(frame: pd.DataFrame) -> go.Figure:
-    """Input, cached input and output tokens per period, stacked."""
-    tidy = frame.melt(id_vars="period", value_vars=["input_tokens", "cached_input_tokens",
-                                                    "output_tokens"],
-                      var_name="kind", value_name="tokens")
-    fig = px.area(tidy, x="period", y="tokens", color="kind", title="Tokens over time",
-                  labels={"period": ""})
+    """Input, cached input and output tokens per period, stacked bars."""
+    periods = frame.assign(period=frame["period"].dt.strftime("%Y-%m-%d"))
+    tidy = periods.melt(id_vars="period", value_vars=["input_tokens", "cached_input_tokens",
+                                                      "output_tokens"],
+                        var_name="kind", value_name="tokens")
+    fig = px.bar(tidy, x="period", y="tokens", color="kind", title="Tokens over time",
+                 labels={"period": ""})
+    fig.update_layout(barmode="stack", bargap=0.4)
+    fig.update_xaxes(type="category")
     return _tidy(fig)
 
 
@@ -65,15 +70,18 @@ def cost_per_run(frame: pd.DataFrame) -> go.Figure:
         label=lambda f: f["run_id"].str[:8] + " · " + f["demand"].fillna("").str[:30])
     fig = px.bar(ordered, x="label", y="spend_usd", color="status", title="Cost per run",
                  labels={"label": "", "spend_usd": "spend (USD)"}, hover_data=["calls", "failures"])
+    fig.update_layout(bargap=0.5 if len(ordered) > 3 else 0.8)
     return _tidy(fig)
 
 
-def run_timeline(rows: list[dict[str, object]]) -> go.Figure:
-    """Gantt of a run's attempts: one bar per attempt on its task's row, coloured by provider."""
+def run_timeline(rows: list[dict[str, object]], task_order: list[str]) -> go.Figure:
+    """Gantt of a run's attempts: one bar per attempt on its task's row (rows in ``task_order``),
+    coloured by provider."""
     frame = pd.DataFrame(rows)
     frame["start"] = frame["start"].map(datetime.fromtimestamp)
     frame["end"] = frame["end"].map(datetime.fromtimestamp)
     fig = px.timeline(frame, x_start="start", x_end="end", y="task", color="provider",
-                      hover_data=["model", "outcome"], title="Attempts")
-    fig.update_yaxes(autorange="reversed", title="")
+                      hover_data=["model", "outcome"], title="Attempts",
+                      category_orders={"task": task_order})
+    fig.update_yaxes(title="")
     return _tidy(fig, height=max(260, 34 * frame["task"].nunique() + 140))

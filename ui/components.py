@@ -35,6 +35,13 @@ def empty_state(message: str) -> None:
     st.info(message, icon="🫙")
 
 
+def metrics_grid(figures: list[tuple[str, str]], per_row: int = 4) -> None:
+    """(label, value) figures as metrics, ``per_row`` to a row so values are not cut off."""
+    for start in range(0, len(figures), per_row):
+        for column, (label, value) in zip(st.columns(per_row), figures[start:start + per_row], strict=False):
+            column.metric(label, value)
+
+
 def task_card(card: TaskCard, now: float | None = None) -> None:
     """One task as a bordered card: icon, title, status line and notes."""
     now = time.time() if now is None else now
