@@ -19,7 +19,7 @@ from core.errors import OrchestraError, PlanError, UnknownModel
 from core.plan import TASK_KINDS, Plan, Task, parse_plan, plan_json_schema
 from core.types import ChatRequest, ChatResult, Complete, Message
 
-PlanSource = Literal["llm", "llm-repaired", "offline-fallback"]
+PlanSource = Literal["llm", "llm-repaired", "offline-fallback", "offline", "file"]
 
 
 class PlanResult(BaseModel):

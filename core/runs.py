@@ -10,7 +10,6 @@ calling finished tasks again.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,12 +113,12 @@ class RunSession:
             self._sink.close()
             if self._gateway is None:
                 await gateway.aclose()
-        summary = summarize(self.executor, self.catalog,
-                            self.policy.baseline_model(self.catalog))
+        available = sum(1 for p in self.catalog.providers if gateway.available(p))
+        summary = summarize(self.executor, self.catalog, self.policy.baseline_model(self.catalog),
+                            providers_available=available)
         self._write(self.ledger.update_run, self.run_id, status=summary.status,
                     summary_json=summary.model_dump_json(exclude={"task_results"}))
-        self.executor.emit("run_done", **json.loads(summary.model_dump_json(
-            exclude={"task_results"})))
+        self.executor.emit("run_done", **summary.model_dump(exclude={"task_results"}))
         self._writes.shutdown(wait=True)
         return summary
 
@@ -174,9 +173,16 @@ class RunSession:
     def _on_event(self, event: RunEvent) -> None:
         status = _TASK_EVENTS.get(event.type)
         if status is not None:
-            self._write(self.ledger.upsert_task, self._task_row(event.task_id, status, event))
+            self._write(self._persist_task, self._task_row(event.task_id, status, event))
         for listener in self._listeners:
             listener(event)
+
+    def _persist_task(self, row: TaskRow) -> None:
+        """Write a task row after every attempt queued so far: a task is never stored as done
+        while the attempts it paid for are not yet durable."""
+        if self._sink is not None:
+            self._sink.flush()
+        self.ledger.upsert_task(row)
 
     def _task_row(self, task_id: str, status: str, event: RunEvent) -> TaskRow:
         task, state = self.plan.task(task_id), self.executor.states[task_id]

@@ -60,8 +60,13 @@ def priciest_premium(catalog: Catalog) -> str:
     return max(priced, key=lambda m: (m.price.output_per_mtok, m.price.input_per_mtok)).id  # type: ignore[union-attr]
 
 
-def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None = None) -> RunSummary:
-    """Summarise a finished (or cancelled) run from its executor's task states."""
+def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None = None, *,
+              providers_available: int | None = None) -> RunSummary:
+    """Summarise a finished (or cancelled) run from its executor's task states.
+
+    ``providers_available`` is how many providers routing could use (default: all in the
+    catalog).
+    """
     baseline = catalog.model(baseline_model or priciest_premium(catalog))
     results, cost, baseline_cost, unpriced = [], Decimal(0), Decimal(0), 0
     providers: set[str] = set()
@@ -92,7 +97,7 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
         run_id=executor.run_id, status=status, tasks=len(results), waves=len(executor.waves),
         done=counts["done"], failures=counts["failed"], skipped=counts["skipped"],
         cancelled=counts["cancelled"], cost_usd=cost, unpriced_tasks=unpriced,
-        providers_used=sorted(providers), providers_available=len(catalog.providers),
+        providers_used=sorted(providers), providers_available=providers_available or len(catalog.providers),
         makespan_s=round(max(executor.ended_at - executor.started_at, 0.0), 3),
         baseline_model=baseline.id, baseline_cost_usd=baseline_cost if counts["done"] else None,
         saving_usd=saving, saving_ratio=ratio, task_results=results,

@@ -16,6 +16,7 @@ from core.errors import OrchestraError
 COMMAND_MODULES = (
     "core.cli.models",
     "core.cli.ask",
+    "core.cli.runs",
     "core.cli.route",
     "core.cli.sandbox",
     "core.cli.patterns",

@@ -1,0 +1,60 @@
+"""Choosing how a demand becomes a plan: a plan file, the LLM planner, or the offline planner."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from core.gateway import Gateway
+from core.plan import load_plan_file
+from core.planner import PlanResult, plan_offline, plan_with_llm
+from core.router import RouteRequest, Router
+from core.types import AttemptRecord, ChatResult
+
+PlannerChoice = Literal["offline", "llm"]
+
+
+def planner_model(gateway: Gateway) -> str:
+    """The model the LLM planner asks: the cheapest viable balanced model with JSON output."""
+    router = Router(gateway.catalog, available=gateway.available)
+    request = RouteRequest("plan a demand", tier="balanced", capabilities=("json_schema",),
+                           max_output_tokens=2000)
+    return router.route(request).model
+
+
+async def make_plan(demand: str, *, planner: PlannerChoice = "offline",
+                    plan_file: Path | str | None = None,
+                    gateway: Gateway | None = None) -> PlanResult:
+    """A validated plan for ``demand``: from ``plan_file`` when given, else from the planner."""
+    if plan_file is not None:
+        plan = load_plan_file(plan_file)
+        if demand:
+            plan = plan.model_copy(update={"demand": demand})
+        return PlanResult(plan=plan, source="file", notes=[f"read from {plan_file}"])
+    if planner == "offline":
+        return PlanResult(plan=plan_offline(demand), source="offline")
+    owned = gateway is None
+    gateway = gateway or Gateway()
+    try:
+        return await plan_with_llm(demand, gateway.complete, model_id=planner_model(gateway))
+    finally:
+        if owned:
+            await gateway.aclose()
+
+
+def planning_attempts(run_id: str, calls: list[ChatResult]) -> list[AttemptRecord]:
+    """The LLM planner's calls as ledger attempts of the run (task ``plan``, wave 0)."""
+    now = time.time()
+    return [
+        AttemptRecord(
+            attempt_id=uuid.uuid4().hex, run_id=run_id, task_id="plan", provider=c.provider,
+            model=c.model, mode=c.mode, status="ok", input_tokens=c.usage.input_tokens,
+            output_tokens=c.usage.output_tokens, cached_input_tokens=c.usage.cached_input_tokens,
+            reasoning_tokens=c.usage.reasoning_tokens, cost_usd=c.cost_usd,
+            latency_ms=c.latency_ms, ttft_ms=c.ttft_ms, reason="LLM planner",
+            started_at=now - c.latency_ms / 1000, ended_at=now,
+        )
+        for c in calls
+    ]

@@ -1,0 +1,134 @@
+"""``orchestra run``/``resume``/``runs``/``show``/``history`` end to end, over the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.ledger import Ledger
+from core.errors import LedgerError
+
+DEMAND = "research the three cheapest EU cloud GPU offers, compare them, and write a one-page recommendation"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli_json(capsys, *argv: str) -> dict:
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    return {"code": code, **json.loads(out)} if out.strip().startswith("{") else {"code": code, "list": json.loads(out)}
+
+
+def test_run_json_reports_the_figures_users_quote(capsys, tmp_path):
+    db = str(tmp_path / "l.duckdb")
+    result = _cli_json(capsys, "run", DEMAND, "--json", "--db", db)
+    assert result["code"] == 0 and result["status"] == "done"
+    for key in ("run_id", "tasks", "waves", "cost_usd", "providers_used", "failures",
+                "makespan_s", "baseline_cost_usd", "task_results"):
+        assert key in result
+    assert result["tasks"] == 7 and result["waves"] == 5 and result["failures"] == 0
+    assert result["baseline_cost_usd"] > result["cost_usd"] > 0
+    assert {t["status"] for t in result["task_results"]} == {"done"}
+    assert all(t["model"] and t["wave"] is not None for t in result["task_results"])
+    attempts = Ledger(db).get_attempts(run_id=result["run_id"])
+    assert len(attempts) >= 7 and all(a.mode == "sandbox" for a in attempts)
+    paid = sum(a.cost_usd for a in attempts if a.status == "ok")
+    assert float(paid) == pytest.approx(result["cost_usd"], rel=1e-6)
+    shown = _cli_json(capsys, "show", result["run_id"], "--json", "--db", db)
+    assert shown["status"] == "done" and len(shown["tasks"]) == 7
+    runs = _cli_json(capsys, "runs", "--json", "--db", db)["list"]
+    assert runs[0]["run_id"] == result["run_id"]
+    assert main(["history", "--by", "provider", "--csv", str(tmp_path / "h.csv"), "--db", db]) == 0
+    assert (tmp_path / "h.csv").read_text().count("\n") == len(attempts) + 1
+
+
+def test_bad_input_gets_one_line_errors(capsys, tmp_path):
+    assert main(["run", DEMAND, "--budget", "lots", "--db", str(tmp_path / "x.duckdb")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    bad = tmp_path / "plan.yaml"
+    bad.write_text("demand: x\ntasks:\n  - {id: a, title: A, kind: writing, prompt: p, depends_on: [b]}\n")
+    assert main(["run", "--plan", str(bad), "--db", str(tmp_path / "x.duckdb")]) == 2
+    err = capsys.readouterr().err
+    assert "depends on unknown task 'b'" in err and err.strip().count("\n") == 0
+    assert main(["resume", "nope", "--db", str(tmp_path / "x.duckdb")]) == 2
+    assert "orchestra runs" in capsys.readouterr().err
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _done_tasks(db: str) -> dict[str, int]:
+    """Run id → number of done tasks, read the way another process would (open, read, close)."""
+    try:
+        ledger = Ledger(db, lock_timeout_s=2)
+        runs = ledger.recent_runs(1)
+        if not runs:
+            return {}
+        return {runs[0].run_id: sum(t.status == "done" for t in ledger.get_tasks(runs[0].run_id))}
+    except LedgerError:
+        return {}
+
+
+def _spawn_run(db: str, scale: str) -> subprocess.Popen:
+    env = {**os.environ, "ORCHESTRA_DB": db, "ORCHESTRA_SANDBOX_LATENCY_SCALE": scale}
+    return subprocess.Popen([sys.executable, "-m", "core", "run", DEMAND, "--json"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_run_killed_with_sigkill_resumes_without_paying_twice(capsys, tmp_path):
+    db = str(tmp_path / "kill.duckdb")
+    proc = _spawn_run(db, "1")
+    try:
+        progress = _wait_for(lambda: {k: v for k, v in _done_tasks(db).items() if v >= 3},
+                             60, "three finished tasks")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    run_id = next(iter(progress))
+    ledger = Ledger(db)
+    before = ledger.get_attempts(run_id=run_id)
+    done_before = {t.task_id for t in ledger.get_tasks(run_id) if t.status == "done"}
+    assert len(done_before) >= 3 and before
+
+    result = _cli_json(capsys, "resume", run_id, "--json", "--db", db)
+    assert result["code"] == 0 and result["status"] == "done" and result["done"] == 7
+    resumed = {t["id"] for t in result["task_results"] if t["resumed"]}
+    assert resumed == done_before
+    after = ledger.get_attempts(run_id=run_id)
+    ids = [a.attempt_id for a in after]
+    assert len(ids) == len(set(ids)), "an attempt was stored twice"
+    assert {a.attempt_id for a in before} <= set(ids), "an attempt paid for was lost"
+    new_calls = {a.task_id for a in after if a.attempt_id not in {b.attempt_id for b in before}}
+    assert new_calls.isdisjoint(done_before), "a finished task was called again"
+
+
+def test_a_reader_process_can_watch_the_ledger_while_a_run_writes_it(tmp_path):
+    db = str(tmp_path / "shared.duckdb")
+    proc = _spawn_run(db, "0.3")
+    seen: list[int] = []
+    try:
+        while proc.poll() is None:
+            seen.extend(_done_tasks(db).values())
+            time.sleep(0.05)
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert json.loads(out)["status"] == "done"
+    assert seen == sorted(seen) and len(seen) >= 5, "the reader saw the run progress"
+    assert "lock" not in err.decode().lower()
+    final = _done_tasks(db)
+    assert list(final.values()) == [7]
