@@ -28,6 +28,7 @@ def ledger(tmp_path):
 
 
 def test_path_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.delenv("ORCHESTRA_DB")
     assert resolve_db_path() == DEFAULT_DB.resolve()
     monkeypatch.setenv("ORCHESTRA_DB", str(tmp_path / "env.duckdb"))
     assert resolve_db_path() == tmp_path / "env.duckdb"
