@@ -40,14 +40,11 @@ def filters() -> ledger.HistoryFilter:
                                 models=models, tiers=tiers, run_id=run_id, mode=mode)
 
 
-def headline(flt: ledger.HistoryFilter) -> int:
-    """The headline figures; returns the number of calls."""
-    baseline_model, price = baseline_price(catalog, policy)
-    head = ledger.headline(flt, baseline=price)
+def show_headline(head: ledger.Headline, baseline_model: str) -> None:
+    """The headline figures and what the saving is measured against."""
     metrics_grid(headline_figures(head), per_row=6)
     st.caption(f"Saving: what the same tokens would have cost on {baseline_model or 'the baseline'}"
                ", minus what was spent.")
-    return head.calls
 
 
 def charts_grid(flt: ledger.HistoryFilter) -> None:
@@ -84,12 +81,13 @@ def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
 
 
 flt = filters()
-if ledger.headline().calls == 0:
+baseline_model, baseline = baseline_price(catalog, policy)
+head = ledger.headline(flt, baseline=baseline)
+if head.calls:
+    show_headline(head, baseline_model)
+    charts_grid(flt)
+    attempts_table(flt, head.calls)
+elif flt == ledger.HistoryFilter() or ledger.headline().calls == 0:
     empty_state("No runs yet — start one on the Run page.")
 else:
-    calls = headline(flt)
-    if calls == 0:
-        empty_state("No attempts match these filters.")
-    else:
-        charts_grid(flt)
-        attempts_table(flt, calls)
+    empty_state("No attempts match these filters.")
