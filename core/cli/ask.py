@@ -1,4 +1,9 @@
-"""``orchestra ask``: one prompt to one model, printed as text or one JSON object."""
+"""``orchestra ask``: one prompt (or prompt-library template) to one model, with fallback.
+
+With ``--model`` the model is pinned (it still falls back along its chain if it fails, and the
+answer says which model gave it); without it the router picks the cheapest model that fits.
+Every attempt is written to the ledger.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,17 @@ import sys
 from typing import Any
 
 from core.catalog import default_catalog
-from core.cli.output import print_json
+from core.cli.output import parse_vars, print_json
+from core.dispatch import TaskOutcome, create_dispatcher, route_request_for
+from core.errors import ConfigError
 from core.gateway import Gateway
-from core.types import ChatRequest, ChatResult, StreamDone, TextDelta
+from core.ledger import Ledger
+from core.policy import load_policy
+from core.prompts import get_template
+from core.types import ChatRequest, ChatResult
 
 
-def result_json(result: ChatResult) -> dict[str, Any]:
+def result_json(result: ChatResult, attempts: int = 1) -> dict[str, Any]:
     """The ``--json`` shape of one call."""
     return {
         "model": result.model,
@@ -26,45 +36,75 @@ def result_json(result: ChatResult) -> dict[str, Any]:
         "ttft_ms": None if result.ttft_ms is None else round(result.ttft_ms, 2),
         "finish_reason": result.finish_reason,
         "citations": result.citations,
+        "attempts": attempts,
     }
 
 
-async def _ask(request: ChatRequest, stream: bool, echo: bool) -> ChatResult:
+def _request(args: argparse.Namespace) -> tuple[ChatRequest, str | None]:
+    """The request and the model pin (from --model, else the template's preferred model)."""
+    if args.template:
+        template = get_template(args.template)
+        values = parse_vars(args.var)
+        if args.prompt:
+            if not template.input:
+                raise ConfigError(f"template '{template.name}' takes no free text; pass "
+                                  "--var NAME=VALUE for its variables instead")
+            values.setdefault(template.input, args.prompt)
+        pin = args.model or template.model
+        return template.request(values, pin or ""), pin
+    if not args.prompt:
+        raise ConfigError('give a prompt, e.g. orchestra ask "hello", or --template NAME')
+    if args.var:
+        raise ConfigError("--var goes with --template NAME")
+    request = ChatRequest.of(args.model or "", args.prompt, system=args.system,
+                             max_tokens=args.max_tokens)
+    return request, args.model
+
+
+async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> TaskOutcome:
+    ledger = Ledger(args.db)
+    echo = args.stream and not args.json
     async with Gateway() as gateway:
-        if not stream:
-            return await gateway.complete(request)
-        result = None
-        async for event in gateway.stream(request):
-            if isinstance(event, TextDelta) and echo:
-                print(event.text, end="", flush=True)
-            elif isinstance(event, StreamDone):
-                result = event.result
-        if echo:
-            print()
-        assert result is not None  # adapters always end a stream with StreamDone
-        return result
+        with ledger.attempt_sink() as sink:
+            dispatcher = create_dispatcher(gateway, load_policy(), on_attempt=sink.add)
+            route = route_request_for(request, stream=args.stream, model=pin)
+            if pin is None and args.template and get_template(args.template).tier:
+                route = route_request_for(request, stream=args.stream,
+                                          tier=get_template(args.template).tier)
+            decision = dispatcher.router.route(route)
+            outcome = await dispatcher.run(
+                request.model_copy(update={"model": decision.model}), route, decision=decision,
+                stream=args.stream,
+                on_delta=(lambda text: print(text, end="", flush=True)) if echo else None)
+    if echo:
+        print()
+    return outcome
 
 
 def _run(args: argparse.Namespace) -> int:
-    catalog = default_catalog()
-    catalog.model(args.model)  # unknown model → one-line error before anything is sent
-    request = ChatRequest.of(args.model, args.prompt, system=args.system,
-                             max_tokens=args.max_tokens)
-    result = asyncio.run(_ask(request, args.stream, echo=not args.json))
+    if args.model:
+        default_catalog().model(args.model)  # unknown model → one-line error before any call
+    request, pin = _request(args)
+    outcome = asyncio.run(_ask(args, request, pin))
+    result = outcome.result
     if args.json:
-        print_json(result_json(result))
-    elif not args.stream:
+        print_json(result_json(result, len(outcome.attempts)))
+        return 0
+    if not args.stream:
         print(result.text)
-    if not args.json:
-        cost = "unknown (unpriced)" if result.cost_usd is None else f"${result.cost_usd:.6f}"
-        print(f"[{result.model} · {result.mode} · {result.usage.input_tokens}+"
-              f"{result.usage.output_tokens} tokens · {cost} · {result.latency_ms:.0f} ms]",
-              file=sys.stderr)
+    cost = "unknown (unpriced)" if result.cost_usd is None else f"${result.cost_usd:.6f}"
+    fell_back = f" · fell back from {pin}" if pin and outcome.model != pin else ""
+    print(f"[{result.model} · {result.mode} · {result.usage.input_tokens}+"
+          f"{result.usage.output_tokens} tokens · {cost} · {result.latency_ms:.0f} ms{fell_back}]",
+          file=sys.stderr)
     return 0
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be a whole number ≥ 1")
     return value
@@ -73,10 +113,14 @@ def _positive_int(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``orchestra ask``."""
     parser = subparsers.add_parser("ask", help="send one prompt to one model")
-    parser.add_argument("prompt", help="the prompt text")
-    parser.add_argument("--model", required=True, help="catalog id, e.g. openai:gpt-4o-mini")
+    parser.add_argument("prompt", nargs="?", default="", help="the prompt text")
+    parser.add_argument("--model", help="catalog id, e.g. openai:gpt-4o-mini (default: routed)")
+    parser.add_argument("--template", help="a prompt-library template (see `orchestra prompts`)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="a template variable (repeatable)")
     parser.add_argument("--system", default=None, help="a system prompt")
     parser.add_argument("--max-tokens", type=_positive_int, default=1024)
     parser.add_argument("--stream", action="store_true", help="print text as it arrives")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--db", help="ledger file (default: $ORCHESTRA_DB or data/orchestra.duckdb)")
     parser.set_defaults(func=_run)

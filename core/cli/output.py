@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from core.errors import ConfigError
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -30,3 +32,14 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in cells:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    """``--var name=value`` options as a dict; a malformed pair is a one-line ConfigError."""
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--var '{pair}' must look like name=value")
+        values[name.strip()] = value
+    return values

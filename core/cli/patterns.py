@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.cli.output import print_json, print_table
+from core.cli.output import parse_vars, print_json, print_table
 from core.errors import ConfigError
 from core.gateway import Gateway
 from core.patterns import compare, moa, refine, vote
@@ -25,16 +25,6 @@ from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
 
 def _models(text: str) -> list[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
-
-
-def _variables(pairs: list[str]) -> dict[str, str]:
-    values = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--var '{pair}' must look like name=value")
-        values[name.strip()] = value
-    return values
 
 
 def _execute(args: argparse.Namespace,
@@ -92,7 +82,7 @@ def _compare_text(result: Any) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     result = _execute(args, lambda gateway, hook: compare(
         gateway, args.prompt, _models(args.models), system=args.system, template=args.template,
-        vars=_variables(args.var), max_tokens=args.max_tokens, on_record=hook,
+        vars=parse_vars(args.var), max_tokens=args.max_tokens, on_record=hook,
     ))
     _emit(args, "compare", result, _compare_text)
     return 0 if result.answered else 1  # type: ignore[attr-defined]
