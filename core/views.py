@@ -55,7 +55,8 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     } for t in plan.tasks]
 
 
-def plan_from_rows(demand: str, rows: Iterable[Mapping[str, Any]], base: Plan | None = None) -> Plan:
+def plan_from_rows(demand: str, rows: Iterable[Mapping[str, Any]],
+                   base: Plan | None = None) -> Plan:
     """Rebuild a plan from edited rows; fields not shown (complexity, limits...) are kept from
     ``base`` by task id. Raises ``PlanError``/``UnknownModel`` with a one-line reason."""
     kept = {t.id: t.model_dump() for t in base.tasks} if base else {}

@@ -74,8 +74,9 @@ def render_answers(job: CompareJob) -> None:
     if job.error:
         st.error(f"The comparison stopped: {job.error}")
     elif job.comparison:
-        st.caption(f"Total cost {money(job.comparison.total_cost_usd)} · wall time "
-                   f"{job.comparison.wall_ms:,.0f} ms · comparison `{job.comparison.comparison_id}`")
+        done = job.comparison
+        st.caption(f"Total cost {money(done.total_cost_usd)} · wall time {done.wall_ms:,.0f} ms"
+                   f" · comparison `{done.comparison_id}`")
 
 
 @st.fragment(run_every=POLL_S)

@@ -137,7 +137,8 @@ def finished_view(live: object) -> None:
     st.caption(f"Providers used: {', '.join(summary.providers_used) or 'none'} · saving measured "
                f"against {summary.baseline_model} doing every task")
     for result in summary.task_results:
-        title = f"{result.title} — {result.status}" + (f" on {result.model}" if result.model else "")
+        where = f" on {result.model}" if result.model else ""
+        title = f"{result.title} — {result.status}{where}"
         with st.expander(title):
             st.markdown(result.output or f"_{result.error or 'no output'}_")
     left, right = st.columns(2)

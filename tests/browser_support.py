@@ -1,9 +1,10 @@
 """Browser-test support: the dashboard served on a free loopback port, and Debian's chromium.
 
 ``DashboardServer`` starts ``streamlit run app.py`` with its own temporary ledger and policy
-file, and without any provider key (so every call goes to the sandbox), and waits (bounded) for ``/_stcore/health``. ``launch_chromium`` starts the system
-chromium through the ``playwright`` package; there is never a browser download. When chromium
-is missing the caller fails with the apt-get command to fix it.
+file, and without any provider key (so every call goes to the sandbox), and waits (bounded)
+for ``/_stcore/health``. ``launch_chromium`` starts the system chromium through the
+``playwright`` package; there is never a browser download. When chromium is missing the caller
+fails with the apt-get command to fix it.
 """
 
 from __future__ import annotations

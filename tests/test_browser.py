@@ -65,7 +65,8 @@ def done_cards(page: Page) -> int:
     return page.locator("[data-testid='stCaptionContainer']", has_text="done on").count()
 
 
-def test_a_sandbox_run_goes_wave_by_wave_to_its_summary(page: Page, server: DashboardServer) -> None:
+def test_a_sandbox_run_goes_wave_by_wave_to_its_summary(page: Page,
+                                                         server: DashboardServer) -> None:
     open_page(page, server, "", "Run")
     expect(page.get_by_text("Sandbox mode for every provider")).to_be_visible()
     page.get_by_label("Demand").fill(DEMAND)

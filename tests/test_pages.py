@@ -236,3 +236,40 @@ def test_a_plan_file_is_uploaded_and_a_bad_one_is_explained(dashboard_env: Path)
     next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
     assert not at.exception, at.exception
     assert "2 tasks in 2 waves" in texts(at.caption)
+
+
+def test_the_llm_planner_says_where_its_plan_came_from(dashboard_env: Path) -> None:
+    at = open_page("run")
+    at.radio[0].set_value("llm")
+    plan_demand(at)
+    notes = texts(at.caption)
+    assert "planner: source:" in notes
+    assert at.data_editor and "tasks in" in notes
+
+
+def test_a_running_run_can_be_cancelled(dashboard_env: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRA_SANDBOX_LATENCY_SCALE", "1")  # slow enough to cancel
+    at = open_page("run")
+    plan_demand(at)
+    live = start(at)
+    assert any(b.label == "Cancel run" for b in at.button)
+    next(b for b in at.button if b.label == "Cancel run").click().run()
+    poll_until(at, lambda: live.done)
+    assert live.summary.status == "cancelled"
+    assert "Summary — cancelled" in texts(at.subheader)
+    assert live.summary.cancelled + live.summary.done == 7 and live.summary.cancelled > 0
+
+
+def test_compare_from_a_library_template(dashboard_env: Path) -> None:
+    at = open_page("compare")
+    at.radio[0].set_value("Prompt library").run()
+    template = next(s for s in at.selectbox if s.label == "Template")
+    template.set_value("summarize").run()
+    at.text_input(key="var_summarize_text").set_value("DuckDB is an in-process OLAP database.")
+    at.multiselect[0].set_value(["openai:gpt-4o-mini", "groq:llama-3.3-70b-versatile"])
+    at.button[0].click().run()
+    job = at.session_state["compare_job"]
+    poll_until(at, lambda: job.done)
+    assert job.error is None and len(job.comparison.answered) == 2
+    assert "DuckDB is an in-process OLAP database." in job.comparison.prompt

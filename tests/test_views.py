@@ -24,7 +24,8 @@ PLAN = parse_plan({"demand": "d", "tasks": [
 
 def event(type_: str, task_id: str = "", ts: float = 0.0, **data: object) -> RunEvent:
     """A run event at a chosen time."""
-    return RunEvent(type=type_, run_id="r1", task_id=task_id, ts=ts, data=data)  # type: ignore[arg-type]
+    return RunEvent(type=type_, run_id="r1", task_id=task_id, ts=ts,  # type: ignore[arg-type]
+                    data=data)
 
 
 def test_money_keeps_tiny_amounts_and_says_unknown() -> None:
@@ -125,7 +126,8 @@ def test_budget_burn_and_breakers() -> None:
 
 
 def test_policy_edits_are_validated() -> None:
-    policy = edited_policy(Policy(), {"budget": {"per_run_usd": "2.5"}, "tiers": {"economy_max": 1}})
+    policy = edited_policy(Policy(), {"budget": {"per_run_usd": "2.5"},
+                                      "tiers": {"economy_max": 1}})
     assert policy.budget.per_run_usd == Decimal("2.5") and policy.tiers.economy_max == 1
     with pytest.raises(ConfigError, match="cap"):
         edited_policy(Policy(), {"concentration": {"cap": 1.5}})

@@ -10,6 +10,7 @@ from core.catalog import Catalog, default_catalog
 from core.gateway import Gateway
 from core.views import TaskCard, sandbox_banner
 
+LIVE_RUN_KEY = "live_run"  # session_state key of this session's running or finished LiveRun
 STATUS_ICONS = {
     "queued": "⏳", "running": "🔄", "retrying": "🔁", "done": "✅", "failed": "❌",
     "skipped": "⏭️", "cancelled": "⛔",
@@ -38,7 +39,8 @@ def empty_state(message: str) -> None:
 def metrics_grid(figures: list[tuple[str, str]], per_row: int = 4) -> None:
     """(label, value) figures as metrics, ``per_row`` to a row so values are not cut off."""
     for start in range(0, len(figures), per_row):
-        for column, (label, value) in zip(st.columns(per_row), figures[start:start + per_row], strict=False):
+        row = figures[start:start + per_row]
+        for column, (label, value) in zip(st.columns(per_row), row, strict=False):
             column.metric(label, value)
 
 
@@ -51,11 +53,3 @@ def task_card(card: TaskCard, now: float | None = None) -> None:
         for note in card.notes[-3:]:
             st.caption(f"↪ {note}")
 
-
-LIVE_RUN_KEY = "live_run"
-
-
-def breaker_state() -> dict[str, dict[str, object]] | None:
-    """The breaker snapshot of this session's run, if one was started here."""
-    live = st.session_state.get(LIVE_RUN_KEY)
-    return None if live is None else None
