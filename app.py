@@ -5,9 +5,9 @@ import streamlit as st
 st.set_page_config(page_title="Orchestra", page_icon="🎼", layout="wide")
 
 pages = [
-    st.Page("pages/run.py", title="Run", icon="🚀", default=True),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/history.py", title="History", icon="📈"),
-    st.Page("pages/models.py", title="Models & budgets", icon="🧭"),
+    st.Page("app_pages/run.py", title="Run", icon="🚀", default=True),
+    st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("app_pages/history.py", title="History", icon="📈"),
+    st.Page("app_pages/models.py", title="Models & budgets", icon="🧭"),
 ]
 st.navigation(pages).run()

@@ -31,7 +31,7 @@ from core.figures import baseline_price, run_choices, spend_today_by_provider  #
 from core.ledger import HistoryFilter, Ledger  # noqa: E402
 from core.policy import Policy  # noqa: E402
 
-PAGE_POLL_S = 0.4  # the Run page's fragment interval (pages/run.py POLL_S)
+PAGE_POLL_S = 0.4  # the Run page's fragment interval (app_pages/run.py POLL_S)
 ROOT = Path(__file__).resolve().parent.parent
 FINE_POLL_S = 0.05
 DEMAND = "Compare PostgreSQL, DuckDB and SQLite for analytics and write a short report"

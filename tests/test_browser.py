@@ -46,9 +46,7 @@ def page(server: DashboardServer, tmp_path_factory: pytest.TempPathFactory) -> I
         context = launch_chromium(playwright, tmp_path_factory.mktemp("profile"), executable)
         context.set_default_timeout(WAIT_MS)
         tab = context.new_page()
-        # The root URL first, as `make run` opens it: app.py's st.navigation then owns routing
-        # (a deep link as a fresh server's very first request falls back to Streamlit's
-        # pages/-directory mode).
+        # The root URL first, as `make run` opens it.
         open_page(tab, server, "", "Run")
         yield tab
         context.close()

@@ -16,8 +16,8 @@ from core.policy import DEFAULT_POLICY, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = {"run": "pages/run.py", "compare": "pages/compare.py", "history": "pages/history.py",
-         "models": "pages/models.py"}
+PAGES = {"run": "app_pages/run.py", "compare": "app_pages/compare.py", "history": "app_pages/history.py",
+         "models": "app_pages/models.py"}
 POLL_ROUNDS = 120  # bounded polling of a background job: 120 reruns ≈ 30 s at most
 
 
