@@ -10,7 +10,7 @@ from core.figures import (
 )
 from core.policy import load_policy, policy_path, save_policy
 from core.views import money
-from ui.components import page_header
+from ui.components import page_header, shared_breakers
 
 catalog, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "
                                "and the limits it keeps to.")
@@ -35,7 +35,7 @@ with left:
     st.dataframe(pd.DataFrame(key_rows(catalog, modes)), hide_index=True)
 with right:
     st.subheader("Circuit breakers")
-    st.dataframe(pd.DataFrame(breaker_rows(catalog.providers, None)), hide_index=True)
+    st.dataframe(pd.DataFrame(breaker_rows(catalog.providers, shared_breakers().state())), hide_index=True)
 
 st.subheader("Budgets: today's burn")
 burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)

@@ -15,7 +15,9 @@ from core.views import (
     summary_figures, tier_options,
 )
 from ui import charts
-from ui.components import LIVE_RUN_KEY, empty_state, metrics_grid, page_header, task_card
+from ui.components import (
+    LIVE_RUN_KEY, empty_state, metrics_grid, page_header, shared_breakers, task_card,
+)
 
 DRAFT_KEY = "draft_plan"
 BUDGET_KEY = "run_budget"
@@ -83,7 +85,8 @@ def preview_step(draft: Plan) -> None:
     if st.button(f"Start run (budget {money(budget)})", type="primary"):
         try:
             plan = plan_from_rows(draft.demand, edited.to_dict("records"), base=draft)
-            st.session_state[LIVE_RUN_KEY] = start_run(plan, Decimal(str(budget)), catalog)
+            st.session_state[LIVE_RUN_KEY] = start_run(plan, Decimal(str(budget)), catalog,
+                                                         shared_breakers())
         except OrchestraError as exc:
             st.error(f"Cannot start: {exc}")
             return

@@ -408,13 +408,15 @@ def create_dispatcher(
     spent_today: Mapping[str, Decimal] | None = None,
     on_attempt: Callable[[AttemptRecord], None] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
+    breakers: BreakerBoard | None = None,
     **dispatcher_options: Any,
 ) -> Dispatcher:
-    """A dispatcher with a fresh router, budget and breakers built from ``policy``."""
+    """A dispatcher with a fresh router and budget built from ``policy``; breakers are fresh too
+    unless a shared ``breakers`` board is given (the dashboard keeps one per process)."""
     policy = policy or Policy()
     available = getattr(gateway, "available", None)
     router = Router(gateway.catalog, policy, available=available,
                     budget=BudgetManager(policy.budget, spent_today=spent_today),
-                    breakers=BreakerBoard(policy.breaker))
+                    breakers=breakers or BreakerBoard(policy.breaker))
     return Dispatcher(gateway, router, on_attempt=on_attempt, on_event=on_event,
                       **dispatcher_options)

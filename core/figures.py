@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from pydantic import ValidationError
 
 from core.catalog import Catalog, Price
 from core.errors import ConfigError
-from core.ledger import Headline, HistoryFilter, Ledger, export_attempts, grouped_history
+from core.ledger import Headline, HistoryFilter, Ledger, export_attempts
 from core.patterns.common import ModelAnswer
 from core.patterns.judge import JudgeScore
 from core.policy import Policy
+from core.runs import spent_today
 from core.secrets import mask_key, resolve_key
 from core.views import money
 
@@ -53,9 +53,7 @@ def breaker_rows(providers: Iterable[str], state: Mapping[str, Mapping[str, Any]
 
 def spend_today_by_provider() -> dict[str, float]:
     """Today's (UTC) spend per provider from the ledger."""
-    today = datetime.now(UTC).date()
-    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider")
-    return {str(row.provider): float(row.spend_usd) for row in frame.itertuples()}
+    return {provider: float(spend) for provider, spend in spent_today().items()}
 
 
 def budget_rows(policy: Policy, spend_today: Mapping[str, float], providers: Iterable[str]

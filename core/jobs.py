@@ -26,6 +26,7 @@ from core.patterns.compare import Comparison, compare
 from core.patterns.judge import JudgeResult, judge
 from core.plan import Plan, load_plan_file
 from core.planner import PlanResult, plan_with_llm
+from core.resilience import BreakerBoard
 from core.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
@@ -172,6 +173,9 @@ def planner_models(catalog: Catalog) -> list[str]:
     return [m.id for m in sorted(able, key=lambda m: order[m.tier])]
 
 
-def start_run(plan: Plan, budget_usd: Decimal, catalog: Catalog | None = None) -> LiveRun:
-    """Start ``plan`` on a background thread with its own budget (ledger from $ORCHESTRA_DB)."""
-    return LiveRun.start(RunSession(plan, budget_usd=budget_usd, catalog=catalog))
+def start_run(plan: Plan, budget_usd: Decimal, catalog: Catalog | None = None,
+              breakers: BreakerBoard | None = None) -> LiveRun:
+    """Start ``plan`` on a background thread with its own budget (ledger from $ORCHESTRA_DB),
+    feeding the shared circuit ``breakers`` when given."""
+    return LiveRun.start(RunSession(plan, budget_usd=budget_usd, catalog=catalog,
+                                    breakers=breakers))

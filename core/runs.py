@@ -13,7 +13,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.plan import PATTERN_KINDS, Plan, Task
 from core.policy import Policy, load_policy
+from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
 from core.types import ChatRequest, Message
 
@@ -36,9 +37,11 @@ _TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "
                 "task_skipped": "skipped", "task_cancelled": "cancelled"}
 
 
-def spent_today(ledger: Ledger) -> dict[str, Decimal]:
-    """Today's spend per provider, from the ledger (seeds the daily budgets)."""
-    frame = grouped_history(HistoryFilter(since=date.today()), by="provider", ledger=ledger)
+def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
+    """Today's (UTC) spend per provider, from the ledger (seeds the daily budgets)."""
+    today = datetime.now(UTC).date()
+    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider",
+                            ledger=ledger or Ledger())
     return {row.provider: Decimal(str(row.spend_usd)) for row in frame.itertuples()}
 
 
@@ -53,6 +56,7 @@ class RunSession:
         gateway: the gateway (default: a new one; sandbox for providers without a key).
         policy: routing policy (default: ``data/policy.toml``).
         completed: outputs of tasks already done (resume).
+        breakers: a circuit-breaker board shared across runs (default: a fresh one).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class RunSession:
         policy: Policy | None = None,
         catalog: Catalog | None = None,
         completed: dict[str, TaskOutput] | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -79,6 +84,7 @@ class RunSession:
         self.budget_usd = self.policy.budget.per_run_usd
         self.ledger = Ledger(db_path)
         self._gateway = gateway
+        self._breakers = breakers
         self.executor = Executor(plan, self._run_task, run_id=self.run_id,
                                  completed=completed)
         self._listeners: list[Callable[[RunEvent], None]] = []
@@ -105,7 +111,8 @@ class RunSession:
         self._sink = self.ledger.attempt_sink()
         self._dispatcher = create_dispatcher(gateway, self.policy,
                                              spent_today=spent_today(self.ledger),
-                                             on_attempt=self._sink.add)
+                                             on_attempt=self._sink.add,
+                                             breakers=self._breakers)
         self.gateway = gateway
         try:
             await self.executor.run()

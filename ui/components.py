@@ -8,6 +8,8 @@ import streamlit as st
 
 from core.catalog import Catalog, default_catalog
 from core.gateway import Gateway
+from core.policy import load_policy
+from core.resilience import BreakerBoard
 from core.views import TaskCard, sandbox_banner
 
 LIVE_RUN_KEY = "live_run"  # session_state key of this session's running or finished LiveRun
@@ -15,6 +17,13 @@ STATUS_ICONS = {
     "queued": "⏳", "running": "🔄", "retrying": "🔁", "done": "✅", "failed": "❌",
     "skipped": "⏭️", "cancelled": "⛔",
 }
+
+
+@st.cache_resource
+def shared_breakers() -> BreakerBoard:
+    """The dashboard process's circuit breakers: every run started here feeds them, and the
+    Models & budgets page shows their state."""
+    return BreakerBoard(load_policy().breaker)
 
 
 def page_header(title: str, caption: str = "") -> tuple[Catalog, Gateway]:
