@@ -22,7 +22,7 @@ run: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium for the browser tests (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 	  || echo "could not install chromium: browser tests will fail; run 'apt-get install chromium'"; }
 
 test: $(STAMP) browser

@@ -1,8 +1,12 @@
-"""Orchestra's dashboard: navigation over the pages, nothing else."""
+"""Orchestra's dashboard: navigation over the pages (and keys from .streamlit/secrets.toml)."""
 
 import streamlit as st
 
+from core.catalog import default_catalog
+from ui.components import apply_secrets
+
 st.set_page_config(page_title="Orchestra", page_icon="🎼", layout="wide")
+apply_secrets(default_catalog())
 
 pages = [
     st.Page("app_pages/run.py", title="Run", icon="🚀", default=True),

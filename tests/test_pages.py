@@ -78,6 +78,18 @@ def test_banner_leaves_out_a_provider_with_a_key(dashboard_env: Path,
     assert "0123456789" not in keys.to_string()
 
 
+def test_keys_from_streamlit_secrets_switch_a_provider_live(dashboard_env: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["ANTHROPIC_API_KEY"] = "sk-ant-secret-0123456789ab7e1d"
+    at.run()
+    at.switch_page(PAGES["models"]).run()
+    assert not at.exception, at.exception
+    assert "Anthropic" not in texts(at.warning) and "OpenAI" in texts(at.warning)
+    keys = at.dataframe[1].value
+    anthropic = keys[keys["name"] == "anthropic"].iloc[0]
+    assert anthropic["key"] == "sk-…7e1d" and anthropic["mode"] == "live"
+
+
 # ── history ──────────────────────────────────────────────────────────────────────────────────
 def test_history_on_a_fresh_ledger_says_how_to_start(dashboard_env: Path) -> None:
     at = open_page("history")

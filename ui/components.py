@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import streamlit as st
@@ -17,6 +18,23 @@ STATUS_ICONS = {
     "queued": "⏳", "running": "🔄", "retrying": "🔁", "done": "✅", "failed": "❌",
     "skipped": "⏭️", "cancelled": "⛔",
 }
+
+
+def apply_secrets(catalog: Catalog) -> list[str]:
+    """Provider keys and base URLs from ``.streamlit/secrets.toml`` (top-level entries named
+    like the environment variables, e.g. ``ANTHROPIC_API_KEY = "..."``) for any not already set
+    in the environment, which wins. Returns the names applied (never the values)."""
+    try:
+        secrets = {name: st.secrets[name] for name in st.secrets}
+    except FileNotFoundError:  # no secrets file: the environment alone decides
+        return []
+    names = {v for p in catalog.providers.values() for v in (p.key_env, p.base_url_env) if v}
+    applied = []
+    for name in sorted(names & secrets.keys()):
+        if not os.environ.get(name) and isinstance(secrets[name], str) and secrets[name]:
+            os.environ[name] = secrets[name]
+            applied.append(name)
+    return applied
 
 
 @st.cache_resource
