@@ -31,7 +31,7 @@ from core.plan import PATTERN_KINDS, Plan, Task
 from core.policy import Policy, load_policy
 from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
-from core.types import ChatRequest, Message
+from core.types import ChatRequest, Message, Usage
 
 _TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
                 "task_skipped": "skipped", "task_cancelled": "cancelled"}
@@ -215,9 +215,16 @@ class RunSession:
         if record is None:
             raise ConfigError(f"no run '{run_id}' in {ledger.path}; `orchestra runs` lists them")
         plan = Plan.model_validate_json(record.plan_json)
+        usage: dict[str, Usage] = {}
+        for attempt in ledger.get_attempts(run_id=run_id):
+            if attempt.status == "ok":
+                usage[attempt.task_id] = usage.get(attempt.task_id, Usage()) + Usage(
+                    input_tokens=attempt.input_tokens, output_tokens=attempt.output_tokens,
+                    cached_input_tokens=attempt.cached_input_tokens,
+                    reasoning_tokens=attempt.reasoning_tokens)
         completed = {
             row.task_id: TaskOutput(text=row.output or "", model=row.model, tier=row.tier,
-                                    cost_usd=row.cost_usd)
+                                    cost_usd=row.cost_usd, usage=usage.get(row.task_id, Usage()))
             for row in ledger.get_tasks(run_id) if row.status == "done"
         }
         budget = kwargs.pop("budget_usd", None) or record.budget_usd

@@ -132,3 +132,18 @@ def test_a_reader_process_can_watch_the_ledger_while_a_run_writes_it(tmp_path):
     assert "lock" not in err.decode().lower()
     final = _done_tasks(db)
     assert list(final.values()) == [7]
+
+
+def test_a_budget_exhausted_mid_run_loses_nothing_and_resumes_with_more(capsys, tmp_path):
+    db = str(tmp_path / "b.duckdb")
+    first = _cli_json(capsys, "run", DEMAND, "--budget", "0.0004", "--json", "--db", db)
+    assert first["code"] == 1 and first["status"] == "failed"
+    failed = [t for t in first["task_results"] if t["status"] == "failed"]
+    assert failed and all("BudgetExceeded" in t["error"] for t in failed)
+    assert "raise the budget" in failed[0]["error"]
+    assert first["cost_usd"] <= 0.0004
+    done_first = {t["id"] for t in first["task_results"] if t["status"] == "done"}
+    second = _cli_json(capsys, "resume", first["run_id"], "--budget", "1", "--json", "--db", db)
+    assert second["code"] == 0 and second["done"] == 7
+    assert {t["id"] for t in second["task_results"] if t["resumed"]} == done_first
+    assert second["baseline_cost_usd"] > second["cost_usd"]

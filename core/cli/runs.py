@@ -61,6 +61,9 @@ def _finish(summary: RunSummary, as_json: bool) -> int:
               f"{len(summary.providers_used)}/{summary.providers_available} providers, "
               f"{summary.failures} failed, {summary.makespan_s:.1f}s; "
               f"{summary.baseline_model} alone: ${summary.baseline_cost_usd or 0:.4f}{ratio}")
+        if summary.status != "done":
+            print(f"continue it with `orchestra resume {summary.run_id}` (add --budget USD to "
+                  "raise its budget); finished tasks are not paid for again", file=sys.stderr)
     return 0 if summary.status == "done" else 1
 
 
