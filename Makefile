@@ -29,7 +29,8 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	@for script in bench/*_bench.py bench/adapter_overhead.py bench/run_profile.py; do \
+	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 sandbox: $(STAMP)
 	$(BIN)/orchestra sandbox serve --host 127.0.0.1 --port 8787

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -120,6 +121,7 @@ class Plan(BaseModel):
 
     demand: str = Field(min_length=1)
     tasks: list[Task] = Field(min_length=1)
+    _index: tuple[object, dict[str, Task]] = PrivateAttr(default=(None, {}))
 
     @model_validator(mode="after")
     def _check_graph(self) -> "Plan":
@@ -133,10 +135,15 @@ class Plan(BaseModel):
 
     def task(self, task_id: str) -> Task:
         """The task with this id, or ``PlanError`` listing the known ids."""
-        for task in self.tasks:
-            if task.id == task_id:
-                return task
-        raise PlanError(f"no task '{task_id}' in the plan; tasks are: {', '.join(self.ids)}")
+        indexed, by_id = self._index
+        if indexed is not self.tasks:  # built on first use, again if the list is replaced
+            by_id = {t.id: t for t in self.tasks}
+            self._index = (self.tasks, by_id)
+        try:
+            return by_id[task_id]
+        except KeyError:
+            raise PlanError(
+                f"no task '{task_id}' in the plan; tasks are: {', '.join(self.ids)}") from None
 
     @property
     def ids(self) -> list[str]:

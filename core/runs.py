@@ -9,7 +9,7 @@ calling finished tasks again.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +90,8 @@ class RunSession:
         self._listeners: list[Callable[[RunEvent], None]] = []
         self.executor.on_event(self._on_event)
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._pending_rows: dict[str, TaskRow] = {}
+        self._rows_lock = threading.Lock()
         self._dispatcher: Dispatcher | None = None
         self._sink = None
 
@@ -180,16 +182,24 @@ class RunSession:
     def _on_event(self, event: RunEvent) -> None:
         status = _TASK_EVENTS.get(event.type)
         if status is not None:
-            self._write(self._persist_task, self._task_row(event.task_id, status, event))
+            with self._rows_lock:
+                self._pending_rows[event.task_id] = self._task_row(event.task_id, status, event)
+            self._write(self._persist_tasks)
         for listener in self._listeners:
             listener(event)
 
-    def _persist_task(self, row: TaskRow) -> None:
-        """Write a task row after every attempt queued so far: a task is never stored as done
-        while the attempts it paid for are not yet durable."""
+    def _persist_tasks(self) -> None:
+        """Write the latest row of every task changed since the last write, in one transaction,
+        after every attempt queued so far: a task is never stored as done while the attempts it
+        paid for are not yet durable. Rows that change while a write is going on are coalesced
+        into the next one, so a busy run costs a few writes, not one per status change."""
+        with self._rows_lock:
+            rows, self._pending_rows = list(self._pending_rows.values()), {}
+        if not rows:
+            return
         if self._sink is not None:
             self._sink.flush()
-        self.ledger.upsert_task(row)
+        self.ledger.upsert_tasks(rows)
 
     def _task_row(self, task_id: str, status: str, event: RunEvent) -> TaskRow:
         task, state = self.plan.task(task_id), self.executor.states[task_id]

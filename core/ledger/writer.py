@@ -188,15 +188,27 @@ class Ledger:
 
     def upsert_task(self, task: TaskRow) -> None:
         """Insert a task or replace its row (called at each status change)."""
-        values = task.model_dump()
-        values["cost_usd"] = ledger_money(task.cost_usd)
-        names = list(values)
+        self.upsert_tasks([task])
+
+    def upsert_tasks(self, tasks: Iterable[TaskRow]) -> None:
+        """Insert or replace several task rows in one transaction (one open of the file)."""
+        rows = []
+        for task in tasks:
+            values = task.model_dump()
+            values["cost_usd"] = ledger_money(task.cost_usd)
+            rows.append(values)
+        if not rows:
+            return
+        names = list(rows[0])
         updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in ("run_id", "task_id"))
-        self._execute(
-            f"""INSERT INTO tasks ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})
-                ON CONFLICT (run_id, task_id) DO UPDATE SET {updates}""",
-            list(values.values()),
-        )
+        sql = f"""INSERT INTO tasks ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})
+                  ON CONFLICT (run_id, task_id) DO UPDATE SET {updates}"""
+
+        def work(con: duckdb.DuckDBPyConnection) -> None:
+            for values in rows:
+                con.execute(sql, list(values.values()))
+
+        self.transact(work)
 
     def get_tasks(self, run_id: str) -> list[TaskRow]:
         """The tasks of a run, by wave then id."""
