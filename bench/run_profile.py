@@ -128,7 +128,7 @@ async def run_once(url: str, plan: Plan, ledger_dir: Path, variant: Variant,
                          db_path=ledger_dir / f"run-{time.monotonic_ns()}.duckdb")
     if not variant.task_rows:
         kept: list[object] = []
-        session.ledger.upsert_task = kept.append  # type: ignore[method-assign]
+        session.ledger.upsert_tasks = kept.extend  # type: ignore[method-assign]
     summary = await session.run()
     ended = time.time()
     if profiler is not None:

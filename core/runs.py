@@ -10,6 +10,7 @@ calling finished tasks again.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
 from core.types import ChatRequest, Message, Usage
 
+TASK_FLUSH_INTERVAL_S = 0.1  # task rows are written at most this often (attempts: 0.2 s)
 _TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
                 "task_skipped": "skipped", "task_cancelled": "cancelled"}
 
@@ -92,6 +94,8 @@ class RunSession:
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._pending_rows: dict[str, TaskRow] = {}
         self._rows_lock = threading.Lock()
+        self._last_flush = 0.0
+        self._flush_scheduled = False
         self._dispatcher: Dispatcher | None = None
         self._sink = None
 
@@ -182,9 +186,12 @@ class RunSession:
     def _on_event(self, event: RunEvent) -> None:
         status = _TASK_EVENTS.get(event.type)
         if status is not None:
+            row = self._task_row(event.task_id, status, event)
             with self._rows_lock:
-                self._pending_rows[event.task_id] = self._task_row(event.task_id, status, event)
-            self._write(self._persist_tasks)
+                self._pending_rows[event.task_id] = row
+                schedule, self._flush_scheduled = not self._flush_scheduled, True
+            if schedule:
+                self._write(self._persist_tasks)
         for listener in self._listeners:
             listener(event)
 
@@ -193,10 +200,13 @@ class RunSession:
         after every attempt queued so far: a task is never stored as done while the attempts it
         paid for are not yet durable. Rows that change while a write is going on are coalesced
         into the next one, so a busy run costs a few writes, not one per status change."""
+        pause = TASK_FLUSH_INTERVAL_S - (time.monotonic() - self._last_flush)
+        if pause > 0:
+            time.sleep(pause)  # on the writer thread: let more changes gather into one write
+        self._last_flush = time.monotonic()
         with self._rows_lock:
             rows, self._pending_rows = list(self._pending_rows.values()), {}
-        if not rows:
-            return
+            self._flush_scheduled = False
         if self._sink is not None:
             self._sink.flush()
         self.ledger.upsert_tasks(rows)

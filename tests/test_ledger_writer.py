@@ -162,3 +162,16 @@ def test_sink_flushes_in_background_on_batch_size_and_on_close(ledger):
 def test_sink_rejects_a_bad_interval(ledger):
     with pytest.raises(LedgerError):
         ledger.attempt_sink(flush_interval_ms=0)
+
+
+def test_task_rows_upsert_in_one_batch_and_the_last_row_of_a_task_wins(ledger):
+    ledger.upsert_task(TaskRow(run_id="r1", task_id="a", status="running"))
+    ledger.upsert_tasks([
+        TaskRow(run_id="r1", task_id="a", status="done", output="A", cost_usd=Decimal("0.1")),
+        TaskRow(run_id="r1", task_id="b", status="running", wave=1),
+        TaskRow(run_id="r1", task_id="b", status="failed", wave=1, error="boom"),
+    ])
+    rows = {t.task_id: t for t in ledger.get_tasks("r1")}
+    assert (rows["a"].status, rows["a"].output, rows["a"].cost_usd) == ("done", "A",
+                                                                        Decimal("0.1"))
+    assert (rows["b"].status, rows["b"].wave, rows["b"].error) == ("failed", 1, "boom")

@@ -64,6 +64,17 @@ _SELECT_ATTEMPTS = """
     SELECT * EXCLUDE (day) REPLACE (epoch(started_at) AS started_at, epoch(ended_at) AS ended_at)
     FROM attempts
 """
+_TASK_TYPES = {
+    "run_id": pa.string(), "task_id": pa.string(), "wave": pa.int32(), "title": pa.string(),
+    "kind": pa.string(), "status": pa.string(), "model": pa.string(), "tier": pa.string(),
+    "output": pa.string(), "cost_usd": pa.decimal128(18, 8), "started_at": pa.timestamp("us"),
+    "ended_at": pa.timestamp("us"), "error": pa.string(),
+}
+_UPSERT_TASKS = f"""
+    INSERT INTO tasks BY NAME SELECT * FROM task_batch
+    ON CONFLICT (run_id, task_id) DO UPDATE SET
+    {", ".join(f"{n} = excluded.{n}" for n in _TASK_TYPES if n not in ("run_id", "task_id"))}
+"""
 _FINAL_RUN_STATES = ("done", "failed", "cancelled", "interrupted")
 
 
@@ -191,22 +202,22 @@ class Ledger:
         self.upsert_tasks([task])
 
     def upsert_tasks(self, tasks: Iterable[TaskRow]) -> None:
-        """Insert or replace several task rows in one transaction (one open of the file)."""
-        rows = []
-        for task in tasks:
-            values = task.model_dump()
-            values["cost_usd"] = ledger_money(task.cost_usd)
-            rows.append(values)
-        if not rows:
+        """Insert or replace task rows in one transaction, as one batch (the last row given for
+        a task wins)."""
+        latest = {(t.run_id, t.task_id): t.__dict__ for t in tasks}
+        if not latest:
             return
-        names = list(rows[0])
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in ("run_id", "task_id"))
-        sql = f"""INSERT INTO tasks ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})
-                  ON CONFLICT (run_id, task_id) DO UPDATE SET {updates}"""
+        rows = list(latest.values())
+        columns = {name: [row[name] for row in rows] for name in _TASK_TYPES}
+        columns["cost_usd"] = [ledger_money(value) for value in columns["cost_usd"]]
+        table = pa.table(columns, schema=pa.schema(list(_TASK_TYPES.items())))
 
         def work(con: duckdb.DuckDBPyConnection) -> None:
-            for values in rows:
-                con.execute(sql, list(values.values()))
+            con.register("task_batch", table)
+            try:
+                con.execute(_UPSERT_TASKS)
+            finally:
+                con.unregister("task_batch")
 
         self.transact(work)
 
