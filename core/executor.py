@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.events import EventType, RunEvent
 from core.plan import Plan, Task
+from core.slots import PrioritySlots
 from core.types import Usage
 
 CHARS_PER_TOKEN = 4
@@ -66,6 +67,18 @@ class TaskState:
     done_event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _remaining_chain_lengths(plan: Plan) -> dict[str, int]:
+    """For each task, the number of tasks on its longest chain of dependents (itself included)."""
+    dependents: dict[str, list[str]] = {t.id: [] for t in plan.tasks}
+    for task in plan.tasks:
+        for dep in task.depends_on:
+            dependents[dep].append(task.id)
+    lengths: dict[str, int] = {}
+    for task_id in reversed(plan.topological_order()):
+        lengths[task_id] = 1 + max((lengths[d] for d in dependents[task_id]), default=0)
+    return lengths
+
+
 def build_prompt(task: Task, inputs: list[tuple[str, str]], budget_tokens: int) -> str:
     """The task prompt followed by its dependencies' outputs, trimmed to ``budget_tokens``.
 
@@ -90,7 +103,8 @@ class Executor:
         plan: the validated plan.
         runner: runs one task (routing, retries, fallback) and returns its output.
         run_id: the run's id (a new one by default).
-        max_concurrency: tasks running at once across the run.
+        max_concurrency: tasks running at once across the run; when tasks wait for a slot, the
+            one with the longest chain of dependents after it goes first.
         context_budget_tokens: room for dependency outputs in a task's prompt.
         completed: outputs of tasks already done (resume): they are not run again.
     """
@@ -108,7 +122,8 @@ class Executor:
         self.plan = plan
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._runner = runner
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._slots = PrioritySlots(max_concurrency)
+        self._chain_after = _remaining_chain_lengths(plan)
         self._context_budget = context_budget_tokens
         self._completed = completed or {}
         self._listeners: list[Callable[[RunEvent], None]] = []
@@ -182,7 +197,7 @@ class Executor:
         if failed:
             self._finish(state, "skipped", error=f"dependency {', '.join(failed)} did not finish")
             return
-        async with self._semaphore:
+        async with self._slots.slot(priority=self._chain_after[task.id]):
             if self._cancelled:
                 self._finish(state, "cancelled")
                 return

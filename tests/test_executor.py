@@ -113,3 +113,36 @@ async def test_summary_counts_cost_waves_and_saving(catalog):
     assert summary.baseline_cost_usd == expected
     assert summary.saving_usd == expected - Decimal("0.001")
     assert summary.providers_used == ["openai"]
+
+
+async def test_a_freed_slot_goes_to_the_task_with_the_longest_chain_after_it():
+    # one slot; "side" tasks are listed first, but "head" starts a chain of three.
+    plan = _plan({"busy": [], "side1": ["busy"], "side2": ["busy"], "head": ["busy"],
+                  "mid": ["head"], "tail": ["mid"]})
+    runner = ScriptedRunner(delays={"busy": 0.05})
+    await Executor(plan, runner, max_concurrency=1).run()
+    starts = [line.split()[1] for line in runner.log if line.startswith("start")]
+    assert starts[:2] == ["busy", "head"]
+
+
+async def test_priority_slots_respect_the_limit_and_survive_cancelled_waiters():
+    from core.slots import PrioritySlots
+
+    slots, running, peak = PrioritySlots(2), 0, 0
+
+    async def job(priority: float) -> None:
+        nonlocal running, peak
+        async with slots.slot(priority):
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+
+    jobs = [asyncio.create_task(job(i % 3)) for i in range(12)]
+    await asyncio.sleep(0)
+    jobs[5].cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+    assert peak == 2 and running == 0
+    async with slots.slot():  # every slot came back
+        async with slots.slot():
+            pass
