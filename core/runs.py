@@ -9,6 +9,8 @@ calling finished tasks again.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import uuid
@@ -25,7 +27,7 @@ from core.events import RunEvent
 from core.executor import Executor, TaskContext, TaskOutput
 from core.gateway import Gateway
 from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history
-from core.ledger.records import from_unix
+from core.ledger.records import RunRecord, from_unix
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.plan import PATTERN_KINDS, Plan, Task
@@ -45,6 +47,37 @@ def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
     frame = grouped_history(HistoryFilter(since=today, until=today), by="provider",
                             ledger=ledger or Ledger())
     return {row.provider: Decimal(str(row.spend_usd)) for row in frame.itertuples()}
+
+
+def this_process() -> str:
+    """``host:pid`` of this process, as stored in a run's ``owner``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when ``owner`` is a process on this host that no longer exists."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run, or unknown: leave it alone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def reconcile_interrupted(ledger: Ledger, runs: list[RunRecord]) -> list[RunRecord]:
+    """Runs as listed, with those left ``running`` by a process that is gone (killed, crashed)
+    marked ``interrupted`` in the ledger, so `orchestra resume` is the obvious next step."""
+    out = []
+    for run in runs:
+        if run.status == "running" and run.owner and _owner_gone(run.owner):
+            ledger.mark_interrupted(run.run_id)
+            run = run.model_copy(update={"status": "interrupted"})
+        out.append(run)
+    return out
 
 
 class RunSession:
@@ -113,7 +146,7 @@ class RunSession:
         modes = {gateway.mode(t) for t in self.catalog.providers}
         mode = "mixed" if len(modes) > 1 else modes.pop()
         self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,
-                              self.plan.model_dump_json())
+                              self.plan.model_dump_json(), owner=this_process())
         self._sink = self.ledger.attempt_sink()
         self._dispatcher = create_dispatcher(gateway, self.policy,
                                              spent_today=spent_today(self.ledger),

@@ -9,32 +9,33 @@ from core.ledger import Ledger
 from core.ledger.migrations import MIGRATIONS, applied_migrations, apply_migrations
 from core.types import AttemptRecord
 
-M002 = ("m002_add_notes", ("ALTER TABLE runs ADD COLUMN notes VARCHAR DEFAULT ''",))
-M003 = ("m003_fill_notes", ("UPDATE runs SET notes = 'migrated'",))
+M002 = ("m902_add_notes", ("ALTER TABLE runs ADD COLUMN notes VARCHAR DEFAULT ''",))
+M003 = ("m903_fill_notes", ("UPDATE runs SET notes = 'migrated'",))
+SHIPPED = [name for name, _ in MIGRATIONS]
 
 
 def test_migrations_apply_once_and_in_order(tmp_path):
     con = duckdb.connect(str(tmp_path / "m.duckdb"))
     try:
-        assert apply_migrations(con) == ["m001_initial"]
+        assert apply_migrations(con) == SHIPPED == ["m001_initial", "m002_run_owner"]
         con.execute("INSERT INTO runs (run_id, demand, created_at, status, mode) "
                     "VALUES ('r', 'd', now()::TIMESTAMP, 'done', 'live')")
         assert apply_migrations(con, (*MIGRATIONS, M002, M003)) == [
-            "m002_add_notes", "m003_fill_notes"]
+            "m902_add_notes", "m903_fill_notes"]
         assert apply_migrations(con, (*MIGRATIONS, M002, M003)) == []
-        assert applied_migrations(con) == ["m001_initial", "m002_add_notes", "m003_fill_notes"]
+        assert applied_migrations(con) == [*SHIPPED, "m902_add_notes", "m903_fill_notes"]
         assert con.execute("SELECT notes FROM runs").fetchall() == [("migrated",)]
     finally:
         con.close()
 
 
 def test_a_failing_migration_leaves_no_trace(tmp_path):
-    broken = ("m002_broken", ("CREATE TABLE extra (x INT)", "SELECT * FROM no_such_table"))
+    broken = ("m902_broken", ("CREATE TABLE extra (x INT)", "SELECT * FROM no_such_table"))
     con = duckdb.connect(str(tmp_path / "m.duckdb"))
     try:
         with pytest.raises(duckdb.CatalogException):
             apply_migrations(con, (*MIGRATIONS, broken))
-        assert applied_migrations(con) == ["m001_initial"]
+        assert applied_migrations(con) == SHIPPED
         tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()")
                   .fetchall()}
         assert "extra" not in tables
@@ -45,8 +46,8 @@ def test_a_failing_migration_leaves_no_trace(tmp_path):
 def test_ledger_applies_migrations_on_open_and_creates_directories(tmp_path):
     ledger = Ledger(tmp_path / "a" / "b" / "ledger.duckdb")
     assert ledger.recent_runs() == []
-    assert ledger.transact(applied_migrations) == ["m001_initial"]
-    assert ledger.transact(applied_migrations) == ["m001_initial"]
+    assert ledger.transact(applied_migrations) == SHIPPED
+    assert ledger.transact(applied_migrations) == SHIPPED
 
 
 def test_attempts_table_has_a_column_for_every_attempt_field(tmp_path):

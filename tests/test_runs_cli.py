@@ -99,6 +99,8 @@ def test_a_run_killed_with_sigkill_resumes_without_paying_twice(capsys, tmp_path
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     run_id = next(iter(progress))
+    listed = _cli_json(capsys, "runs", "--json", "--db", db)["list"]
+    assert listed[0]["run_id"] == run_id and listed[0]["status"] == "interrupted"
     ledger = Ledger(db)
     before = ledger.get_attempts(run_id=run_id)
     done_before = {t.task_id for t in ledger.get_tasks(run_id) if t.status == "done"}
@@ -147,3 +149,16 @@ def test_a_budget_exhausted_mid_run_loses_nothing_and_resumes_with_more(capsys, 
     assert second["code"] == 0 and second["done"] == 7
     assert {t["id"] for t in second["task_results"] if t["resumed"]} == done_first
     assert second["baseline_cost_usd"] > second["cost_usd"]
+
+
+def test_only_runs_whose_process_is_gone_are_marked_interrupted(tmp_path):
+    from core.runs import reconcile_interrupted, this_process
+
+    ledger = Ledger(tmp_path / "o.duckdb")
+    host = this_process().rpartition(":")[0]
+    ledger.start_run("alive", "d", "sandbox", owner=this_process())
+    ledger.start_run("dead", "d", "sandbox", owner=f"{host}:999999999")
+    ledger.start_run("elsewhere", "d", "sandbox", owner="other-host:1")
+    runs = {r.run_id: r.status for r in reconcile_interrupted(ledger, ledger.recent_runs())}
+    assert runs == {"alive": "running", "dead": "interrupted", "elsewhere": "running"}
+    assert ledger.get_run("dead").status == "interrupted"

@@ -15,7 +15,7 @@ from core.cli.output import print_json, print_table
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
 from core.planning import make_plan, planning_attempts
-from core.runs import RunSession
+from core.runs import RunSession, reconcile_interrupted
 from core.summary import RunSummary
 
 
@@ -88,7 +88,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     rows = []
-    for run in Ledger(args.db).recent_runs(args.limit):
+    ledger = Ledger(args.db)
+    for run in reconcile_interrupted(ledger, ledger.recent_runs(args.limit)):
         summary = json.loads(run.summary_json or "{}")
         rows.append({"run_id": run.run_id, "created": run.created_at.strftime("%Y-%m-%d %H:%M"),
                      "status": run.status, "mode": run.mode, "tasks": summary.get("tasks", ""),
@@ -107,6 +108,7 @@ def _show(args: argparse.Namespace) -> int:
     run = ledger.get_run(args.run_id)
     if run is None:
         raise ConfigError(f"no run '{args.run_id}' in {ledger.path}; `orchestra runs` lists them")
+    run = reconcile_interrupted(ledger, [run])[0]
     tasks = [t.model_dump(mode="json") for t in ledger.get_tasks(args.run_id)]
     attempts = ledger.get_attempts(run_id=args.run_id)
     if args.json:

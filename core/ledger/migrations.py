@@ -12,7 +12,8 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     One row per run. ``run_id`` key; ``demand`` the user's text; ``created_at``/``finished_at``;
     ``status`` running|done|failed|cancelled|interrupted; ``mode`` live|sandbox|mixed;
     ``budget_usd`` (NULL = no budget); ``plan_json`` the validated plan; ``summary_json`` what
-    the executor reports at the end.
+    the executor reports at the end; ``owner`` the ``host:pid`` of the process running it
+    (m002), so a run left ``running`` by a killed process can be told apart from a live one.
 ``tasks``
     One row per (run_id, task_id), upserted as its status changes: ``wave`` (dependency level),
     ``title``, ``kind``, ``status`` queued|running|done|failed|cancelled|skipped, the ``model``
@@ -118,7 +119,12 @@ M001_INITIAL: Migration = (
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL,)
+M002_RUN_OWNER: Migration = (
+    "m002_run_owner",
+    ("ALTER TABLE runs ADD COLUMN owner VARCHAR NOT NULL DEFAULT ''",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_RUN_OWNER)
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (
     name VARCHAR PRIMARY KEY,

@@ -57,6 +57,7 @@ class RunRecord(_Record):
     plan_json: str = "{}"
     summary_json: str = "{}"
     finished_at: datetime | None = None
+    owner: str = ""  # host:pid of the process running it
 
 
 class TaskRow(_Record):

@@ -128,19 +128,23 @@ class Ledger:
         mode: RunMode,
         budget_usd: Decimal | None = None,
         plan_json: str = "{}",
+        owner: str = "",
     ) -> RunRecord:
-        """Record a run as running. Starting a known ``run_id`` again (a resume) reopens it."""
+        """Record a run as running (``owner``: the ``host:pid`` running it). Starting a known
+        ``run_id`` again (a resume) reopens it."""
         run = RunRecord(
             run_id=run_id, demand=demand, mode=mode,
-            budget_usd=ledger_money(budget_usd), plan_json=plan_json,
+            budget_usd=ledger_money(budget_usd), plan_json=plan_json, owner=owner,
         )
         self._execute(
-            """INSERT INTO runs (run_id, demand, created_at, status, mode, budget_usd, plan_json)
-               VALUES (?, ?, ?, 'running', ?, ?, ?)
+            """INSERT INTO runs (run_id, demand, created_at, status, mode, budget_usd, plan_json,
+                                 owner)
+               VALUES (?, ?, ?, 'running', ?, ?, ?, ?)
                ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL,
                    mode = excluded.mode, budget_usd = excluded.budget_usd,
-                   plan_json = excluded.plan_json""",
-            [run.run_id, run.demand, run.created_at, run.mode, run.budget_usd, run.plan_json],
+                   plan_json = excluded.plan_json, owner = excluded.owner""",
+            [run.run_id, run.demand, run.created_at, run.mode, run.budget_usd, run.plan_json,
+             run.owner],
         )
         return run
 
