@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from core.errors import (AllModelsFailed, AuthFailed, BudgetExceeded, ContextLen
 from core.events import RunEvent
 from core.policy import Policy
 from core.resilience import BreakerBoard, RetryPolicy
-from core.router import RouteDecision, RouteRequest, Router
+from core.router import RouteDecision, RouteRequest, Router, ShareTracker
 from core.types import AttemptRecord, ChatRequest, ChatResult, Mode, StreamDone, TextDelta
 
 
@@ -409,14 +409,18 @@ def create_dispatcher(
     on_attempt: Callable[[AttemptRecord], None] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
     breakers: BreakerBoard | None = None,
+    call_history: Iterable[tuple[float, str]] = (),
     **dispatcher_options: Any,
 ) -> Dispatcher:
     """A dispatcher with a fresh router and budget built from ``policy``; breakers are fresh too
-    unless a shared ``breakers`` board is given (the dashboard keeps one per process)."""
+    unless a shared ``breakers`` board is given (the dashboard keeps one per process).
+    ``call_history`` — (unix time, provider) of earlier calls today — seeds the rolling-day
+    concentration cap."""
     policy = policy or Policy()
     available = getattr(gateway, "available", None)
     router = Router(gateway.catalog, policy, available=available,
                     budget=BudgetManager(policy.budget, spent_today=spent_today),
-                    breakers=breakers or BreakerBoard(policy.breaker))
+                    breakers=breakers or BreakerBoard(policy.breaker),
+                    shares=ShareTracker(policy.concentration, history=call_history))
     return Dispatcher(gateway, router, on_attempt=on_attempt, on_event=on_event,
                       **dispatcher_options)

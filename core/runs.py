@@ -32,6 +32,7 @@ from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.plan import PATTERN_KINDS, Plan, Task
 from core.policy import Policy, load_policy
+from core.router import DAY_S
 from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
 from core.types import ChatRequest, Message, Usage
@@ -151,7 +152,9 @@ class RunSession:
         self._dispatcher = create_dispatcher(gateway, self.policy,
                                              spent_today=spent_today(self.ledger),
                                              on_attempt=self._sink.add,
-                                             breakers=self._breakers)
+                                             breakers=self._breakers,
+                                             call_history=self.ledger.calls_since(
+                                                 time.time() - DAY_S))
         self.gateway = gateway
         try:
             await self.executor.run()

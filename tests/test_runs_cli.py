@@ -162,3 +162,24 @@ def test_only_runs_whose_process_is_gone_are_marked_interrupted(tmp_path):
     runs = {r.run_id: r.status for r in reconcile_interrupted(ledger, ledger.recent_runs())}
     assert runs == {"alive": "running", "dead": "interrupted", "elsewhere": "running"}
     assert ledger.get_run("dead").status == "interrupted"
+
+
+def test_the_day_share_cap_counts_earlier_calls_from_the_ledger(tmp_path):
+    import asyncio
+
+    from core.planner import plan_offline
+    from core.runs import RunSession
+    from core.types import AttemptRecord
+
+    db = tmp_path / "day.duckdb"
+    plan = plan_offline("translate 'good morning' into French")
+    fresh = asyncio.run(RunSession(plan, db_path=tmp_path / "fresh.duckdb").run())
+    favourite = fresh.task_results[0].model.partition(":")[0]
+    now = time.time()
+    Ledger(db).record_attempts([
+        AttemptRecord(attempt_id=f"earlier-{i}", provider=favourite, model=fresh.task_results[0].model,
+                      mode="sandbox", status="ok", started_at=now - 600 + i, ended_at=now - 599 + i)
+        for i in range(10)])
+    assert len(Ledger(db).calls_since(now - 3600)) == 10
+    capped = asyncio.run(RunSession(plan, db_path=db).run())
+    assert capped.task_results[0].model.partition(":")[0] != favourite

@@ -21,6 +21,7 @@ import pyarrow as pa
 from core.errors import LedgerError
 from core.ledger.db import DEFAULT_LOCK_TIMEOUT_S, resolve_db_path, transact
 from core.ledger.records import (
+    from_unix,
     ComparisonKind,
     ComparisonRecord,
     RatingRecord,
@@ -250,6 +251,14 @@ class Ledger:
                 con.unregister("attempt_batch")
 
         return self.transact(work)
+
+    def calls_since(self, since: float) -> list[tuple[float, str]]:
+        """(unix start time, provider) of every attempt started since ``since`` (unix seconds),
+        oldest first: seeds the rolling-day concentration cap."""
+        return self.transact(lambda con: [
+            (float(ts), str(provider)) for ts, provider in con.execute(
+                "SELECT epoch(started_at), provider FROM attempts WHERE started_at >= ? "
+                "ORDER BY started_at", [from_unix(since)]).fetchall()])
 
     def record_attempt(self, record: AttemptRecord) -> bool:
         """Write one attempt now; return False if its id was already recorded."""
