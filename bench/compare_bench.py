@@ -13,24 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.gateway import Gateway  # noqa: E402
 from core.patterns import compare  # noqa: E402
+from bench.support import served_sandbox  # noqa: E402
 
 MODELS = [
     "openai:gpt-4o-mini",  # economy
@@ -40,38 +36,6 @@ MODELS = [
     "deepseek:deepseek-chat",  # economy
 ]
 PROMPT = "Explain in a few sentences how a hash map handles collisions."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def served_sandbox() -> Iterator[str]:
-    """``orchestra sandbox serve`` on a free loopback port, latency scale 1; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, "ORCHESTRA_SANDBOX_LATENCY_SCALE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "core", "sandbox", "serve", "--port", str(port),
-         "--latency-scale", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the sandbox server did not start")
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def _timed(gateway: Gateway, models: list[str], max_tokens: int) -> float:
@@ -103,7 +67,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=150)
     args = parser.parse_args()
-    with served_sandbox() as url:
+    with served_sandbox(latency_scale=1.0) as url:
         alone, together = asyncio.run(measure(url, args.rounds, args.max_tokens))
     slowest_model = max(alone, key=alone.__getitem__)
     ratio = together / alone[slowest_model]

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.cli.output import parse_vars, print_json, print_table
-from core.errors import ConfigError
 from core.gateway import Gateway
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
