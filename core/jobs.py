@@ -27,6 +27,7 @@ from core.patterns.judge import JudgeResult, judge
 from core.plan import Plan, load_plan_file
 from core.planner import PlanResult, plan_with_llm
 from core.resilience import BreakerBoard
+from core.planning import planning_attempts
 from core.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
@@ -148,13 +149,17 @@ def save_ratings(stars: Mapping[str, int | None], best: str | None,
 
 
 def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) -> PlanResult:
-    """Plan ``demand`` with an LLM (JSON-schema output, one repair, offline fallback); blocks."""
+    """Plan ``demand`` with an LLM (JSON-schema output, one repair, offline fallback); blocks.
+    The planner's calls are written to the ledger (task ``plan``, no run yet)."""
 
     async def plan() -> PlanResult:
         async with Gateway(catalog or default_catalog()) as gateway:
             return await plan_with_llm(demand, gateway.complete, model_id=model_id)
 
-    return asyncio.run(plan())
+    result = asyncio.run(plan())
+    if result.calls:
+        Ledger().record_attempts(planning_attempts("", result.calls))
+    return result
 
 
 def plan_from_upload(file_name: str, content: bytes) -> Plan:

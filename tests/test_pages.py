@@ -257,6 +257,9 @@ def test_the_llm_planner_says_where_its_plan_came_from(dashboard_env: Path) -> N
     notes = texts(at.caption)
     assert "planner: source:" in notes
     assert at.data_editor and "tasks in" in notes
+    planning = [a for a in Ledger(dashboard_env / "ledger.duckdb").get_attempts()
+                if a.task_id == "plan"]
+    assert planning and all(a.status == "ok" and a.input_tokens > 0 for a in planning)
 
 
 def test_a_running_run_can_be_cancelled(dashboard_env: Path,
