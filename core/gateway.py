@@ -8,6 +8,8 @@ fallback live in ``core.resilience`` and ``core.dispatch``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 
@@ -35,6 +37,8 @@ class Gateway:
         timeout_s: client timeout per attempt.
         force_sandbox: serve every provider from the in-process sandbox, keys or not.
         served_sandbox: ``base_urls`` point at a sandbox served on loopback (mode ``sandbox``).
+        max_in_flight_per_provider: at most this many calls to one provider at once (a stream
+            holds its slot until it ends); None = no limit.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class Gateway:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         force_sandbox: bool = False,
         served_sandbox: bool = False,
+        max_in_flight_per_provider: int | None = None,
     ) -> None:
         self.catalog = catalog or default_catalog()
         self._keys = dict(keys or {})
@@ -59,6 +64,8 @@ class Gateway:
         self._served_sandbox = served_sandbox
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._sandbox_transport: httpx.AsyncBaseTransport | None = None
+        self._max_in_flight = max_in_flight_per_provider
+        self._in_flight: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
     def for_served_sandbox(
@@ -106,18 +113,29 @@ class Gateway:
         """One non-streaming attempt; raises ``ProviderError`` subclasses on failure."""
         model = self.catalog.model(request.model)
         adapter = adapter_for(self.catalog.providers[model.provider].protocol)
-        return await adapter.complete(
-            self._client(model), model, request, mode=self.mode(model.provider)
-        )
+        async with self._slot(model.provider):
+            return await adapter.complete(
+                self._client(model), model, request, mode=self.mode(model.provider)
+            )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streaming attempt: TextDelta events then one StreamDone."""
         model = self.catalog.model(request.model)
         adapter = adapter_for(self.catalog.providers[model.provider].protocol)
-        async for event in adapter.stream(
-            self._client(model), model, request, mode=self.mode(model.provider)
-        ):
-            yield event
+        async with self._slot(model.provider):
+            async for event in adapter.stream(
+                self._client(model), model, request, mode=self.mode(model.provider)
+            ):
+                yield event
+
+    def _slot(self, provider: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """The provider's in-flight limit (a no-op when there is none)."""
+        if self._max_in_flight is None:
+            return contextlib.nullcontext()
+        semaphore = self._in_flight.get(provider)
+        if semaphore is None:
+            semaphore = self._in_flight[provider] = asyncio.Semaphore(self._max_in_flight)
+        return semaphore
 
     async def aclose(self) -> None:
         """Close every client this gateway opened."""

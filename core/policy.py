@@ -83,6 +83,13 @@ class TaskSettings(_Section):
     deadline_s: float = Field(default=180.0, gt=0.0, le=86_400.0)
 
 
+class ConcurrencySettings(_Section):
+    """How many calls may be in flight at once: per run (tasks) and per provider (HTTP)."""
+
+    per_run: int = Field(default=8, ge=1, le=1000)
+    per_provider: int = Field(default=4, ge=1, le=1000)
+
+
 class SavingsSettings(_Section):
     """The model savings are measured against (empty: the catalog's priciest premium model)."""
 
@@ -98,6 +105,7 @@ class Policy(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     task: TaskSettings = Field(default_factory=TaskSettings)
+    concurrency: ConcurrencySettings = Field(default_factory=ConcurrencySettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
 
     def baseline_model(self, catalog: Catalog) -> str:

@@ -122,6 +122,7 @@ class RunSession:
         self._gateway = gateway
         self._breakers = breakers
         self.executor = Executor(plan, self._run_task, run_id=self.run_id,
+                                 max_concurrency=self.policy.concurrency.per_run,
                                  completed=completed)
         self._listeners: list[Callable[[RunEvent], None]] = []
         self.executor.on_event(self._on_event)
@@ -143,7 +144,8 @@ class RunSession:
 
     async def run(self) -> RunSummary:
         """Run the plan to the end (or until cancelled) and return its summary."""
-        gateway = self._gateway or Gateway(self.catalog)
+        gateway = self._gateway or Gateway(
+            self.catalog, max_in_flight_per_provider=self.policy.concurrency.per_provider)
         modes = {gateway.mode(t) for t in self.catalog.providers}
         mode = "mixed" if len(modes) > 1 else modes.pop()
         self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,

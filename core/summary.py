@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog
 from core.executor import Executor
+from core.policy import Policy
 from core.pricing import cost_of
 
 
@@ -54,12 +55,6 @@ class RunSummary(BaseModel):
     task_results: list[TaskResult]
 
 
-def priciest_premium(catalog: Catalog) -> str:
-    """The default baseline: the premium model with the highest output price."""
-    priced = [m for m in catalog.by_tier("premium") if m.price is not None]
-    return max(priced, key=lambda m: (m.price.output_per_mtok, m.price.input_per_mtok)).id  # type: ignore[union-attr]
-
-
 def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None = None, *,
               providers_available: int | None = None) -> RunSummary:
     """Summarise a finished (or cancelled) run from its executor's task states.
@@ -67,7 +62,7 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
     ``providers_available`` is how many providers routing could use (default: all in the
     catalog).
     """
-    baseline = catalog.model(baseline_model or priciest_premium(catalog))
+    baseline = catalog.model(baseline_model or Policy().baseline_model(catalog))
     results, cost, baseline_cost, unpriced = [], Decimal(0), Decimal(0), 0
     providers: set[str] = set()
     for task in executor.plan.tasks:

@@ -166,3 +166,30 @@ def test_models_json_lists_every_field_the_issue_names(capsys, monkeypatch):
     assert all(keys <= set(r) for r in rows)
     modes = {r["provider"]: r["mode"] for r in rows}
     assert modes["groq"] == "live" and modes["openai"] == "sandbox"
+
+
+async def test_the_gateway_keeps_each_provider_under_its_in_flight_limit(catalog, monkeypatch):
+    import asyncio
+
+    in_flight: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        in_flight[host] = in_flight.get(host, 0) + 1
+        peak[host] = max(peak.get(host, 0), in_flight[host])
+        await asyncio.sleep(0.02)
+        in_flight[host] -= 1
+        return httpx.Response(200, json={
+            "id": "x", "object": "chat.completion", "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    gateway = Gateway(catalog, transport=httpx.MockTransport(handler),
+                      max_in_flight_per_provider=2)
+    models = ["openai:gpt-4o-mini", "groq:llama-3.3-70b-versatile"]
+    await asyncio.gather(*(gateway.complete(ChatRequest.of(models[i % 2], "hi"))
+                           for i in range(12)))
+    await gateway.aclose()
+    assert peak == {"api.openai.com": 2, "api.groq.com": 2}

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from core.executor import TRIM_MARKER, Executor, TaskOutput, build_prompt
 from core.plan import Plan, Task
-from core.summary import priciest_premium, summarize
+from core.policy import Policy
+from core.summary import summarize
 from core.types import Usage
 
 
@@ -108,7 +109,7 @@ async def test_summary_counts_cost_waves_and_saving(catalog):
     assert (summary.tasks, summary.waves, summary.done, summary.failures, summary.skipped) == (
         3, 2, 1, 1, 1)
     assert summary.cost_usd == Decimal("0.001") and summary.status == "failed"
-    baseline = catalog.model(priciest_premium(catalog))
+    baseline = catalog.model(Policy().baseline_model(catalog))
     expected = (100 * baseline.price.input_per_mtok + 50 * baseline.price.output_per_mtok) / 10**6
     assert summary.baseline_cost_usd == expected
     assert summary.saving_usd == expected - Decimal("0.001")
