@@ -27,7 +27,7 @@ from core.patterns.judge import JudgeResult, judge
 from core.plan import Plan, load_plan_file
 from core.planner import PlanResult, plan_with_llm
 from core.resilience import BreakerBoard
-from core.planning import planning_attempts
+from core.planning import calls_as_attempts
 from core.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
@@ -158,7 +158,7 @@ def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) 
 
     result = asyncio.run(plan())
     if result.calls:
-        Ledger().record_attempts(planning_attempts("", result.calls))
+        Ledger().record_attempts(calls_as_attempts(result.calls))
     return result
 
 

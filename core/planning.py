@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
+from core.catalog import Tier
 from core.gateway import Gateway
 from core.plan import load_plan_file
 from core.planner import PlanResult, plan_offline, plan_with_llm
@@ -16,10 +17,11 @@ from core.types import AttemptRecord, ChatResult
 PlannerChoice = Literal["offline", "llm"]
 
 
-def planner_model(gateway: Gateway) -> str:
-    """The model the LLM planner asks: the cheapest viable balanced model with JSON output."""
+def cheapest_json_model(gateway: Gateway, tier: Tier) -> str:
+    """The cheapest viable model of ``tier`` with JSON-schema output: the LLM planner asks a
+    balanced one, complexity scoring an economy one."""
     router = Router(gateway.catalog, available=gateway.available)
-    request = RouteRequest("plan a demand", tier="balanced", capabilities=("json_schema",),
+    request = RouteRequest("helper call", tier=tier, capabilities=("json_schema",),
                            max_output_tokens=2000)
     return router.route(request).model
 
@@ -38,22 +40,25 @@ async def make_plan(demand: str, *, planner: PlannerChoice = "offline",
     owned = gateway is None
     gateway = gateway or Gateway()
     try:
-        return await plan_with_llm(demand, gateway.complete, model_id=planner_model(gateway))
+        return await plan_with_llm(demand, gateway.complete, model_id=cheapest_json_model(gateway, "balanced"))
     finally:
         if owned:
             await gateway.aclose()
 
 
-def planning_attempts(run_id: str, calls: list[ChatResult]) -> list[AttemptRecord]:
-    """The LLM planner's calls as ledger attempts of the run (task ``plan``, wave 0)."""
+def calls_as_attempts(calls: list[ChatResult], *, run_id: str = "", task_id: str = "plan",
+                      wave: int = 0, reason: str = "LLM planner") -> list[AttemptRecord]:
+    """Helper calls made outside dispatch (the LLM planner, complexity scoring) as ledger
+    attempts, so every call's tokens and cost land in the ledger."""
     now = time.time()
     return [
         AttemptRecord(
-            attempt_id=uuid.uuid4().hex, run_id=run_id, task_id="plan", provider=c.provider,
+            attempt_id=uuid.uuid4().hex, run_id=run_id, task_id=task_id, wave=wave,
+            provider=c.provider,
             model=c.model, mode=c.mode, status="ok", input_tokens=c.usage.input_tokens,
             output_tokens=c.usage.output_tokens, cached_input_tokens=c.usage.cached_input_tokens,
             reasoning_tokens=c.usage.reasoning_tokens, cost_usd=c.cost_usd,
-            latency_ms=c.latency_ms, ttft_ms=c.ttft_ms, reason="LLM planner",
+            latency_ms=c.latency_ms, ttft_ms=c.ttft_ms, reason=reason,
             started_at=now - c.latency_ms / 1000, ended_at=now,
         )
         for c in calls

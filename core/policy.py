@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from decimal import Decimal
+from typing import Literal
 from pathlib import Path
 
 import tomli_w
@@ -83,6 +84,14 @@ class TaskSettings(_Section):
     deadline_s: float = Field(default=180.0, gt=0.0, le=86_400.0)
 
 
+class ComplexitySettings(_Section):
+    """How tasks are scored 1–5: the heuristic, or an economy model (``model``; empty = the
+    cheapest economy model with JSON output), falling back to the heuristic on any failure."""
+
+    mode: Literal["heuristic", "llm"] = "heuristic"
+    model: str = ""
+
+
 class ConcurrencySettings(_Section):
     """How many calls may be in flight at once: per run (tasks) and per provider (HTTP)."""
 
@@ -106,6 +115,7 @@ class Policy(_Section):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     task: TaskSettings = Field(default_factory=TaskSettings)
     concurrency: ConcurrencySettings = Field(default_factory=ConcurrencySettings)
+    complexity: ComplexitySettings = Field(default_factory=ComplexitySettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
 
     def baseline_model(self, catalog: Catalog) -> str:

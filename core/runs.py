@@ -28,14 +28,16 @@ from core.executor import Executor, TaskContext, TaskOutput
 from core.gateway import Gateway
 from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history
 from core.ledger.records import RunRecord, from_unix
+from core.complexity import ComplexityScore, classify_with_llm
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.plan import PATTERN_KINDS, Plan, Task
+from core.planning import calls_as_attempts, cheapest_json_model
 from core.policy import Policy, load_policy
 from core.router import DAY_S
 from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
-from core.types import ChatRequest, Message, Usage
+from core.types import ChatRequest, ChatResult, Message, Usage
 
 TASK_FLUSH_INTERVAL_S = 0.1  # task rows are written at most this often (attempts: 0.2 s)
 _TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
@@ -178,16 +180,21 @@ class RunSession:
         assert self._dispatcher is not None
         if task.kind in PATTERN_KINDS:
             return await self._run_pattern(task, prompt, ctx)
+        complexity, scored = task.complexity, ""
+        if (complexity is None and not task.model and not task.tier
+                and self.policy.complexity.mode == "llm"):
+            score = await self._llm_complexity(task, ctx)
+            complexity, scored = score.score, f"{score.reason}; "
         request = ChatRequest(model=task.model or "", messages=[Message(role="user", content=prompt)],
                               max_tokens=task.max_output_tokens,
                               live_search="live_search" in task.capabilities)
         route = route_request_for(
-            request, kind=task.kind, complexity=task.complexity, tier=task.tier,
+            request, kind=task.kind, complexity=complexity, tier=task.tier,
             model=task.model, capabilities=tuple(task.capabilities),
             dependencies=len(task.depends_on))
         decision = self._dispatcher.router.route(route)
         ctx.emit("task_started", model=decision.model, tier=decision.tier,
-                 reason=decision.reason, fallbacks=decision.fallbacks)
+                 reason=scored + decision.reason, fallbacks=decision.fallbacks)
         outcome = await self._dispatcher.run(
             request.model_copy(update={"model": decision.model}), route, decision=decision,
             context=CallContext(self.run_id, task.id, ctx.wave),
@@ -197,6 +204,25 @@ class RunSession:
                           cost_usd=None if outcome.result.cost_usd is None
                           else outcome.charged_usd,
                           usage=outcome.result.usage)
+
+    async def _llm_complexity(self, task: Task, ctx: TaskContext) -> ComplexityScore:
+        """Score a task with an economy model (heuristic on failure); its call is recorded."""
+        model = (self.policy.complexity.model
+                 or cheapest_json_model(self.gateway, "economy"))  # type: ignore[arg-type]
+        calls: list[ChatResult] = []
+
+        async def complete(request: ChatRequest) -> ChatResult:
+            result = await self.gateway.complete(request)
+            calls.append(result)
+            return result
+
+        score = await classify_with_llm(task.prompt, complete, model, kind=task.kind,
+                                        dependencies=len(task.depends_on),
+                                        capabilities=task.capabilities)
+        for attempt in calls_as_attempts(calls, run_id=self.run_id, task_id=task.id,
+                                         wave=ctx.wave, reason="complexity scoring"):
+            self._sink.add(attempt)  # type: ignore[union-attr]
+        return score
 
     async def _run_pattern(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
         ctx.emit("task_started", model=f"{task.kind} pattern", tier=task.tier or "",

@@ -183,3 +183,29 @@ def test_the_day_share_cap_counts_earlier_calls_from_the_ledger(tmp_path):
     assert len(Ledger(db).calls_since(now - 3600)) == 10
     capped = asyncio.run(RunSession(plan, db_path=db).run())
     assert capped.task_results[0].model.partition(":")[0] != favourite
+
+
+def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_calls(tmp_path):
+    import asyncio
+
+    from core.plan import Plan, Task
+    from core.policy import ComplexitySettings, Policy
+    from core.runs import RunSession
+
+    plan = Plan(demand="d", tasks=[
+        Task(id="a", title="A", kind="research", prompt="list three databases"),
+        Task(id="b", title="B", kind="analysis", prompt="compare them", depends_on=["a"]),
+        Task(id="c", title="C", kind="writing", prompt="pinned", complexity=1, depends_on=["b"]),
+    ])
+    policy = Policy(complexity=ComplexitySettings(mode="llm"))
+    session = RunSession(plan, db_path=tmp_path / "c.duckdb", policy=policy)
+    reasons = []
+    session.on_event(lambda e: reasons.append(e.data["reason"]) if e.type == "task_started" else None)
+    summary = asyncio.run(session.run())
+    assert summary.status == "done"
+    # the sandbox answers the scoring schema, so unscored tasks are scored by an economy model
+    assert [" by " in r for r in reasons] == [True, True, False]
+    scoring = [a for a in session.ledger.get_attempts(run_id=summary.run_id)
+               if a.reason == "complexity scoring"]
+    assert sorted(a.task_id for a in scoring) == ["a", "b"]
+    assert all(session.catalog.model(a.model).tier == "economy" for a in scoring)

@@ -14,7 +14,7 @@ from typing import Any
 from core.cli.output import print_json, print_table
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
-from core.planning import make_plan, planning_attempts
+from core.planning import calls_as_attempts, make_plan
 from core.runs import RunSession, reconcile_interrupted
 from core.summary import RunSummary
 
@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     planned = asyncio.run(make_plan(args.demand or "", planner=args.planner, plan_file=args.plan))
     session = RunSession(planned.plan, budget_usd=budget, db_path=args.db)
     if planned.calls:
-        session.ledger.record_attempts(planning_attempts(session.run_id, planned.calls))
+        session.ledger.record_attempts(calls_as_attempts(planned.calls, run_id=session.run_id))
     if not args.json:
         note = f" ({'; '.join(planned.notes)})" if planned.notes else ""
         print(f"plan: {planned.source}{note}", file=sys.stderr)
