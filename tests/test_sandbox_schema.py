@@ -178,3 +178,12 @@ async def test_gemini_json_output(key):
     else:
         assert isinstance(value["name"], str) and all(isinstance(t, str) for t in value["tags"])
         assert value.get("rank") is None or isinstance(value["rank"], int)
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-z0-9][a-z0-9_-]{0,39}$", r"^[A-Z]+-\d+$", r"^\d+$",
+                                     r"^[a-z]+_[a-z]+$"])
+def test_common_string_patterns_are_honoured(pattern):
+    schema = {"type": "object", "required": ["code"], "additionalProperties": False,
+              "properties": {"code": {"type": "string", "pattern": pattern}}}
+    for seed in range(5):
+        jsonschema.validate(schema_instance(schema, "pattern", seed), schema)

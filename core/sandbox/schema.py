@@ -3,13 +3,15 @@
 Handles objects (properties, required), arrays (items, minItems/maxItems, uniqueItems), strings
 (enum, const, formats, length bounds), numbers and integers (bounds), booleans, null, local
 ``$ref`` (``#/$defs/...``), ``anyOf``/``oneOf``/``allOf`` and type lists. The result is checked
-with ``jsonschema``; ``pattern`` is the one common keyword it cannot honour.
+with ``jsonschema``. A ``pattern`` is honoured when one of a few common shapes (slugs, words,
+digits, codes) matches it; an exotic pattern may still go unmatched.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 import jsonschema
@@ -144,10 +146,20 @@ class _Generator:
         low = schema.get("minLength", 0)
         high = schema.get("maxLength", max(low, 40))
         words = self.rng.sample(_WORDS, 2)
-        text = f"{words[0]} {words[1]} {self.rng.randrange(100, 999)}"
+        number = self.rng.randrange(100, 999)
+        text = f"{words[0]} {words[1]} {number}"
         while len(text) < low:
             text += " " + self.rng.choice(_WORDS)
-        return text[: max(high, low)]
+        text = text[: max(high, low)]
+        pattern = schema.get("pattern")
+        if not isinstance(pattern, str):
+            return text
+        shapes = (text, f"{words[0]}-{number}", f"{words[0]}_{words[1]}", words[0],
+                  f"{words[0]}{number}", str(number), words[0].upper(), f"{words[0].upper()}-{number}")
+        for candidate in shapes:
+            if low <= len(candidate) <= max(high, low) and re.search(pattern, candidate):
+                return candidate
+        return text
 
 
 def _type_of(schema: dict[str, Any], depth: int) -> str:
