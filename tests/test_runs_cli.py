@@ -130,7 +130,7 @@ def test_a_reader_process_can_watch_the_ledger_while_a_run_writes_it(tmp_path):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert json.loads(out)["status"] == "done"
-    assert seen == sorted(seen) and len(seen) >= 5, "the reader saw the run progress"
+    assert seen == sorted(seen) and len(seen) >= 3, "the reader saw the run progress"
     assert "lock" not in err.decode().lower()
     final = _done_tasks(db)
     assert list(final.values()) == [7]
