@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
-
 from core.events import RunEvent
 from core.runs import RunSession
 from core.summary import RunSummary
@@ -72,14 +70,3 @@ class LiveRun:
         """Block until the run ends; True if it did within ``timeout``."""
         self._thread.join(timeout)
         return self.done
-
-    def snapshot(self) -> dict[str, Any]:
-        """Counts by task status from the events so far (for progress displays)."""
-        status: dict[str, str] = {}
-        for event in self.events():
-            if event.task_id and event.type.startswith("task_"):
-                status[event.task_id] = event.type.removeprefix("task_")
-        counts: dict[str, int] = {}
-        for value in status.values():
-            counts[value] = counts.get(value, 0) + 1
-        return counts
