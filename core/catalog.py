@@ -116,10 +116,6 @@ class Catalog(_Strict):
                 "(run `orchestra models` for the full list)"
             ) from None
 
-    def provider_of(self, model_id: str) -> ProviderSpec:
-        """The provider spec serving this model."""
-        return self.providers[self.model(model_id).provider]
-
     def by_tier(self, tier: Tier) -> list[ModelSpec]:
         """Models of one tier, in catalog order."""
         return [m for m in self.models.values() if m.tier == tier]

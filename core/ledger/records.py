@@ -31,11 +31,6 @@ def from_unix(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
-def to_unix(moment: datetime) -> float:
-    """A naive UTC datetime as unix seconds."""
-    return moment.replace(tzinfo=UTC).timestamp()
-
-
 def ledger_money(value: Decimal | None) -> Decimal | None:
     """A USD amount rounded to the ledger's eight decimal places (None stays None)."""
     return None if value is None else value.quantize(_EIGHT_PLACES)
