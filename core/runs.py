@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from core.budgeted import BudgetedGateway
 from core.catalog import Catalog, default_catalog
 from core.dispatch import CallContext, Dispatcher, create_dispatcher, route_request_for
 from core.errors import ConfigError
@@ -237,8 +238,11 @@ class RunSession:
                 self._sink.add(attempt)  # type: ignore[union-attr]
 
         models = [task.model] if task.model else None
-        out = await run_pattern_task(task.kind, prompt, self.gateway, models=models,
-                                     on_record=record)
+        budget = self._dispatcher.router.budget  # type: ignore[union-attr]
+        assert budget is not None  # create_dispatcher always gives the router a budget
+        out = await run_pattern_task(task.kind, prompt,
+                                     BudgetedGateway(self.gateway, budget),  # type: ignore[arg-type]
+                                     models=models, on_record=record)
         return TaskOutput(text=out.text, model=f"{task.kind} pattern", tier=task.tier or "",
                           cost_usd=out.cost_usd, usage=out.usage)
 

@@ -209,3 +209,22 @@ def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_
                if a.reason == "complexity scoring"]
     assert sorted(a.task_id for a in scoring) == ["a", "b"]
     assert all(session.catalog.model(a.model).tier == "economy" for a in scoring)
+
+
+def test_pattern_tasks_in_a_run_are_held_to_its_budget(tmp_path):
+    import asyncio
+    from decimal import Decimal
+
+    from core.plan import Plan, Task
+    from core.runs import RunSession
+
+    plan = Plan(demand="d", tasks=[Task(id="cmp", title="Compare", kind="compare",
+                                        prompt="Name a prime number", max_output_tokens=400)])
+    tight = asyncio.run(RunSession(plan, db_path=tmp_path / "p.duckdb",
+                                   budget_usd=Decimal("0.00001")).run())
+    [result] = tight.task_results
+    assert result.status == "failed" and "BudgetExceeded" in result.error
+    assert tight.cost_usd == 0
+    ample = asyncio.run(RunSession(plan, db_path=tmp_path / "p.duckdb",
+                                   budget_usd=Decimal("1")).run())
+    assert ample.status == "done" and 0 < ample.cost_usd < 1
