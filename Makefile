@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# Browser tests need Debian's chromium; install it when missing (never a browser download).
+# Browser tests need Debian's chromium (and an emoji font for readable screenshots); install
+# them when missing (never a browser download).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium for the browser tests (apt-get)"; \
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; } || { \
+	  echo "installing chromium and fonts-noto-color-emoji for the browser tests (apt-get)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 	  || echo "could not install chromium: browser tests will fail; run 'apt-get install chromium'"; }
 
