@@ -410,17 +410,19 @@ def create_dispatcher(
     on_event: Callable[[RunEvent], None] | None = None,
     breakers: BreakerBoard | None = None,
     call_history: Iterable[tuple[float, str]] = (),
+    poorly_rated: Mapping[str, str] | None = None,
     **dispatcher_options: Any,
 ) -> Dispatcher:
     """A dispatcher with a fresh router and budget built from ``policy``; breakers are fresh too
     unless a shared ``breakers`` board is given (the dashboard keeps one per process).
     ``call_history`` — (unix time, provider) of earlier calls today — seeds the rolling-day
-    concentration cap."""
+    concentration cap; ``poorly_rated`` (model → why) ranks those models last."""
     policy = policy or Policy()
     available = getattr(gateway, "available", None)
     router = Router(gateway.catalog, policy, available=available,
                     budget=BudgetManager(policy.budget, spent_today=spent_today),
                     breakers=breakers or BreakerBoard(policy.breaker),
-                    shares=ShareTracker(policy.concentration, history=call_history))
+                    shares=ShareTracker(policy.concentration, history=call_history),
+                    poorly_rated=poorly_rated)
     return Dispatcher(gateway, router, on_attempt=on_attempt, on_event=on_event,
                       **dispatcher_options)

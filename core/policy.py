@@ -92,6 +92,14 @@ class ComplexitySettings(_Section):
     model: str = ""
 
 
+class QualitySettings(_Section):
+    """What people's ratings do to routing: a model rated below ``min_mean`` (1–5) over at least
+    ``min_ratings`` ratings is ranked after every other viable model of its tier."""
+
+    min_ratings: int = Field(default=3, ge=1, le=100_000)
+    min_mean: float = Field(default=2.5, ge=1.0, le=5.0)
+
+
 class ConcurrencySettings(_Section):
     """How many calls may be in flight at once: per run (tasks) and per provider (HTTP)."""
 
@@ -116,6 +124,7 @@ class Policy(_Section):
     task: TaskSettings = Field(default_factory=TaskSettings)
     concurrency: ConcurrencySettings = Field(default_factory=ConcurrencySettings)
     complexity: ComplexitySettings = Field(default_factory=ComplexitySettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
 
     def baseline_model(self, catalog: Catalog) -> str:

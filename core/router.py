@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -188,6 +188,8 @@ class Router:
         available: ``provider -> bool`` (e.g. ``Gateway.available``) or a set of providers;
             None means all.
         budget, breakers, shares, latency: live state; each may be omitted.
+        poorly_rated: model id → why people rated it poorly (see ``core.runs.poorly_rated``):
+            such a model is ranked after every other viable model of its tier.
     """
 
     def __init__(
@@ -200,6 +202,7 @@ class Router:
         breakers: BreakerBoard | None = None,
         shares: ShareTracker | None = None,
         latency: LatencyTracker | None = None,
+        poorly_rated: Mapping[str, str] | None = None,
     ) -> None:
         self.catalog = catalog
         self.policy = policy or Policy()
@@ -210,6 +213,7 @@ class Router:
         self.breakers = breakers or BreakerBoard(self.policy.breaker)
         self.shares = shares or ShareTracker(self.policy.concentration)
         self.latency = latency or LatencyTracker()
+        self.poorly_rated = dict(poorly_rated or {})
         self.unavailable: dict[str, str] = {}
         self._candidates = {m.id: _Candidate(m, catalog) for m in catalog.models.values()}
         self._by_tier: dict[str, tuple[_Candidate, ...]] = {
@@ -251,6 +255,9 @@ class Router:
         if chosen_tier != tier:
             notes.append(f"no viable {tier} model → {chosen_tier}")
         notes.append(_why_primary(primary, ranked, request.capabilities))
+        notes.extend(f"{c.id} {self.poorly_rated[c.id]} → ranked last" for c in ranked
+                     if c.id in self.poorly_rated and c is not primary
+                     and (c.out_rate, c.in_rate) <= (primary.out_rate, primary.in_rate))
         if cap_note:
             notes.append(cap_note)
         notes.extend(_skip_notes(skipped))
@@ -300,16 +307,16 @@ class Router:
         out_tokens = request.max_output_tokens
         need = prompt + out_tokens
         caps = request.capabilities
-        viable: list[tuple[float, float, _Candidate]] = []
+        viable: list[tuple[bool, float, float, _Candidate]] = []
         for cand in self._by_tier[tier]:
             why = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
             if why:
                 skipped.append(Skipped(cand.id, why))
                 continue
             cost = cand.in_rate * prompt + cand.out_rate * out_tokens
-            viable.append((cost, self.latency.get(cand.id), cand))
+            viable.append((cand.id in self.poorly_rated, cost, self.latency.get(cand.id), cand))
         viable.sort(key=_rank_key)
-        return [v[2] for v in viable]
+        return [v[3] for v in viable]
 
     def _rejection(self, cand: _Candidate, caps: tuple[str, ...], need: int, prompt: int,
                    out_tokens: int, rooms: dict[str, Decimal]) -> str:
@@ -373,8 +380,8 @@ def _tier_order(tier: str) -> tuple[str, ...]:
     return _ORDERS[tier]
 
 
-def _rank_key(item: tuple[float, float, _Candidate]) -> tuple[float, float]:
-    return item[0], item[1]
+def _rank_key(item: tuple[bool, float, float, _Candidate]) -> tuple[bool, float, float]:
+    return item[0], item[1], item[2]
 
 
 def _why_primary(primary: _Candidate, ranked: list[_Candidate], caps: tuple[str, ...]) -> str:

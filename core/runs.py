@@ -27,7 +27,7 @@ from core.errors import ConfigError
 from core.events import RunEvent
 from core.executor import Executor, TaskContext, TaskOutput
 from core.gateway import Gateway
-from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history
+from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history, model_ratings
 from core.ledger.records import RunRecord, from_unix
 from core.complexity import ComplexityScore, classify_with_llm
 from core.patterns import run_pattern_task
@@ -51,6 +51,17 @@ def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
     frame = grouped_history(HistoryFilter(since=today, until=today), by="provider",
                             ledger=ledger or Ledger())
     return {row.provider: Decimal(str(row.spend_usd)) for row in frame.itertuples()}
+
+
+def poorly_rated(ledger: Ledger, policy: Policy) -> dict[str, str]:
+    """Models people rated below the policy's ``[quality]`` bar, with why (for routing)."""
+    frame = model_ratings(ledger=ledger)
+    bar = policy.quality
+    return {
+        str(row.model): f"rated {row.mean_rating:.1f}/5 over {row.ratings} ratings"
+        for row in frame.itertuples()
+        if row.ratings >= bar.min_ratings and row.mean_rating < bar.min_mean
+    }
 
 
 def this_process() -> str:
@@ -159,7 +170,8 @@ class RunSession:
                                              on_attempt=self._sink.add,
                                              breakers=self._breakers,
                                              call_history=self.ledger.calls_since(
-                                                 time.time() - DAY_S))
+                                                 time.time() - DAY_S),
+                                             poorly_rated=poorly_rated(self.ledger, self.policy))
         self.gateway = gateway
         try:
             await self.executor.run()

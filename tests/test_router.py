@@ -243,3 +243,13 @@ def test_search_models_are_routed_to_only_when_the_task_needs_live_search(catalo
     assert "kept for tasks needing live_search" in _skips(general)["perplexity:sonar"]
     search = router.route(RouteRequest("latest news", complexity=1, capabilities=("live_search",)))
     assert search.model == "perplexity:sonar"
+
+
+def test_a_poorly_rated_model_is_ranked_after_the_others_of_its_tier_and_says_why(catalog):
+    baseline = Router(catalog).route(RouteRequest("write a haiku", complexity=1))
+    cheapest = baseline.model
+    router = Router(catalog, poorly_rated={cheapest: "rated 1.7/5 over 3 ratings"})
+    decision = router.route(RouteRequest("write a haiku", complexity=1))
+    assert decision.model != cheapest
+    assert cheapest in decision.fallbacks  # still a fallback, ranked after its tier's others
+    assert f"{cheapest} rated 1.7/5 over 3 ratings → ranked last" in decision.reason

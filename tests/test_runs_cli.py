@@ -228,3 +228,14 @@ def test_pattern_tasks_in_a_run_are_held_to_its_budget(tmp_path):
     ample = asyncio.run(RunSession(plan, db_path=tmp_path / "p.duckdb",
                                    budget_usd=Decimal("1")).run())
     assert ample.status == "done" and 0 < ample.cost_usd < 1
+
+
+def test_people_s_ratings_steer_later_routing(tmp_path, capsys):
+    db = str(tmp_path / "r.duckdb")
+    first = _cli_json(capsys, "ask", "write a haiku about rain", "--json", "--db", db)
+    ledger = Ledger(db)
+    [attempt] = ledger.get_attempts()
+    for _ in range(3):
+        ledger.rate(attempt.attempt_id, rating=1, rater="tester", source="person")
+    second = _cli_json(capsys, "ask", "write a haiku about rain", "--json", "--db", db)
+    assert second["model"] != first["model"]

@@ -20,6 +20,7 @@ from core.gateway import Gateway
 from core.ledger import Ledger
 from core.policy import load_policy
 from core.prompts import get_template
+from core.runs import poorly_rated
 from core.types import ChatRequest, ChatResult
 
 
@@ -66,7 +67,9 @@ async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) 
     echo = args.stream and not args.json
     async with Gateway() as gateway:
         with ledger.attempt_sink() as sink:
-            dispatcher = create_dispatcher(gateway, load_policy(), on_attempt=sink.add)
+            policy = load_policy()
+            dispatcher = create_dispatcher(gateway, policy, on_attempt=sink.add,
+                                           poorly_rated=poorly_rated(ledger, policy))
             route = route_request_for(request, stream=args.stream, model=pin)
             if pin is None and args.template and get_template(args.template).tier:
                 route = route_request_for(request, stream=args.stream,
