@@ -93,7 +93,7 @@ class ComplexitySettings(_Section):
 
 
 class QualitySettings(_Section):
-    """What people's ratings do to routing: a model rated below ``min_mean`` (1–5) over at least
+    """What ratings (people's and judges') do to routing: a model rated below ``min_mean`` (1–5) over at least
     ``min_ratings`` ratings is ranked after every other viable model of its tier."""
 
     min_ratings: int = Field(default=3, ge=1, le=100_000)

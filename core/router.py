@@ -188,7 +188,7 @@ class Router:
         available: ``provider -> bool`` (e.g. ``Gateway.available``) or a set of providers;
             None means all.
         budget, breakers, shares, latency: live state; each may be omitted.
-        poorly_rated: model id → why people rated it poorly (see ``core.runs.poorly_rated``):
+        poorly_rated: model id → why it was rated poorly (see ``core.runs.poorly_rated``):
             such a model is ranked after every other viable model of its tier.
     """
 

@@ -54,7 +54,7 @@ def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
 
 
 def poorly_rated(ledger: Ledger, policy: Policy) -> dict[str, str]:
-    """Models people rated below the policy's ``[quality]`` bar, with why (for routing)."""
+    """Models rated (by people or a judge) below the policy's ``[quality]`` bar, with why (for routing)."""
     frame = model_ratings(ledger=ledger)
     bar = policy.quality
     return {
