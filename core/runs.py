@@ -40,6 +40,7 @@ from core.resilience import BreakerBoard
 from core.summary import RunSummary, summarize
 from core.types import ChatRequest, ChatResult, Message, Usage
 
+SCORING_REASON = "complexity scoring"  # the ledger reason of an LLM complexity-scoring call
 TASK_FLUSH_INTERVAL_S = 0.1  # task rows are written at most this often (attempts: 0.2 s)
 _TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
                 "task_skipped": "skipped", "task_cancelled": "cancelled"}
@@ -54,7 +55,7 @@ def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
 
 
 def poorly_rated(ledger: Ledger, policy: Policy) -> dict[str, str]:
-    """Models rated (by people or a judge) below the policy's ``[quality]`` bar, with why (for routing)."""
+    """Models rated (by people or a judge) below the policy's ``[quality]`` bar, and why."""
     frame = model_ratings(ledger=ledger)
     bar = policy.quality
     return {
@@ -128,7 +129,7 @@ class RunSession:
         self.policy = policy or load_policy()
         if budget_usd is not None:
             if budget_usd <= 0:
-                raise ConfigError("--budget must be a positive amount of USD, e.g. --budget 0.50")
+                raise ConfigError("a run's budget must be a positive amount of USD, e.g. 0.50")
             budget = self.policy.budget.model_copy(update={"per_run_usd": budget_usd})
             self.policy = self.policy.model_copy(update={"budget": budget})
         self.budget_usd = self.policy.budget.per_run_usd
@@ -198,7 +199,8 @@ class RunSession:
                 and self.policy.complexity.mode == "llm"):
             score = await self._llm_complexity(task, ctx)
             complexity, scored = score.score, f"{score.reason}; "
-        request = ChatRequest(model=task.model or "", messages=[Message(role="user", content=prompt)],
+        request = ChatRequest(model=task.model or "",
+                              messages=[Message(role="user", content=prompt)],
                               max_tokens=task.max_output_tokens,
                               live_search="live_search" in task.capabilities)
         route = route_request_for(
@@ -233,7 +235,7 @@ class RunSession:
                                         dependencies=len(task.depends_on),
                                         capabilities=task.capabilities)
         for attempt in calls_as_attempts(calls, run_id=self.run_id, task_id=task.id,
-                                         wave=ctx.wave, reason="complexity scoring"):
+                                         wave=ctx.wave, reason=SCORING_REASON):
             self._sink.add(attempt)  # type: ignore[union-attr]
         return score
 
@@ -252,8 +254,8 @@ class RunSession:
         models = [task.model] if task.model else None
         budget = self._dispatcher.router.budget  # type: ignore[union-attr]
         assert budget is not None  # create_dispatcher always gives the router a budget
-        out = await run_pattern_task(task.kind, prompt,
-                                     BudgetedGateway(self.gateway, budget),  # type: ignore[arg-type]
+        budgeted = BudgetedGateway(self.gateway, budget)
+        out = await run_pattern_task(task.kind, prompt, budgeted,  # type: ignore[arg-type]
                                      models=models, on_record=record)
         return TaskOutput(text=out.text, model=f"{task.kind} pattern", tier=task.tier or "",
                           cost_usd=out.cost_usd, usage=out.usage)
@@ -301,7 +303,8 @@ class RunSession:
             tier=out.tier if out else str(event.data.get("tier", "")),
             output=out.text if out else None, cost_usd=out.cost_usd if out else None,
             started_at=from_unix(state.started_at) if state.started_at else None,
-            ended_at=from_unix(state.ended_at) if state.ended_at and status != "running" else None,
+            ended_at=(from_unix(state.ended_at)
+                      if state.ended_at and status != "running" else None),
             error=state.error,
         )
 
@@ -317,7 +320,7 @@ class RunSession:
         plan = Plan.model_validate_json(record.plan_json)
         usage: dict[str, Usage] = {}
         for attempt in ledger.get_attempts(run_id=run_id):
-            if attempt.status == "ok":
+            if attempt.status == "ok" and attempt.reason != SCORING_REASON:  # the task's answer
                 usage[attempt.task_id] = usage.get(attempt.task_id, Usage()) + Usage(
                     input_tokens=attempt.input_tokens, output_tokens=attempt.output_tokens,
                     cached_input_tokens=attempt.cached_input_tokens,

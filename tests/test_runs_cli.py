@@ -190,7 +190,7 @@ def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_
 
     from core.plan import Plan, Task
     from core.policy import ComplexitySettings, Policy
-    from core.runs import RunSession
+    from core.runs import SCORING_REASON, RunSession
 
     plan = Plan(demand="d", tasks=[
         Task(id="a", title="A", kind="research", prompt="list three databases"),
@@ -206,7 +206,7 @@ def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_
     # the sandbox answers the scoring schema, so unscored tasks are scored by an economy model
     assert [" by " in r for r in reasons] == [True, True, False]
     scoring = [a for a in session.ledger.get_attempts(run_id=summary.run_id)
-               if a.reason == "complexity scoring"]
+               if a.reason == SCORING_REASON]
     assert sorted(a.task_id for a in scoring) == ["a", "b"]
     assert all(session.catalog.model(a.model).tier == "economy" for a in scoring)
 

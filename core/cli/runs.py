@@ -34,12 +34,9 @@ def _budget(text: str | None) -> Decimal | None:
     if text is None:
         return None
     try:
-        value = Decimal(text.lstrip("$"))
+        return Decimal(text.lstrip("$"))  # RunSession refuses zero or less, with the fix
     except InvalidOperation:
         raise ConfigError(f"--budget takes an amount in USD such as 0.50, not {text!r}") from None
-    if value <= 0:
-        raise ConfigError("--budget must be a positive amount of USD, e.g. --budget 0.50")
-    return value
 
 
 async def _execute(session: RunSession, quiet: bool) -> RunSummary:
