@@ -3,10 +3,10 @@
 import streamlit as st
 
 from core.errors import OrchestraError
-from core.jobs import DEFAULT_RUBRIC, CompareJob, default_compare_models, save_ratings
+from ui.jobs import DEFAULT_RUBRIC, CompareJob, default_compare_models, save_ratings
 from core.prompts import load_library
-from core.figures import answer_stats, judge_line
-from core.views import money
+from ui.figures import answer_stats, judge_line
+from ui.views import money
 from ui.components import empty_state, page_header
 
 JOB_KEY = "compare_job"

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import ledger
 from core.catalog import TIERS
-from core.figures import attempts_csv, baseline_price, headline_figures, run_choices
+from ui.figures import attempts_csv, baseline_price, headline_figures, run_choices
 from core.policy import load_policy
 from ui import charts
 from ui.components import empty_state, metrics_grid, page_header

@@ -5,11 +5,11 @@ import streamlit as st
 
 from core.cli.models import catalog_rows
 from core.errors import ConfigError
-from core.figures import (
+from ui.figures import (
     breaker_rows, budget_rows, edited_policy, key_rows, spend_today_by_provider,
 )
 from core.policy import load_policy, policy_path, save_policy
-from core.views import money
+from ui.views import money
 from ui.components import page_header, shared_breakers
 
 catalog, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "

@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import OrchestraError
-from core.jobs import plan_from_upload, plan_with_model, planner_models, start_run
-from core.plan import TASK_KINDS, Plan
-from core.planner import plan_offline
-from core.views import (
+from ui.jobs import plan_from_upload, plan_with_model, planner_models, start_run
+from core.planning.plan import TASK_KINDS, Plan
+from core.planning.planner import plan_offline
+from ui.views import (
     RunBoard, board_from_events, money, plan_from_rows, plan_rows, run_json, run_markdown,
     summary_figures, tier_options,
 )

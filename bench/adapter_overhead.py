@@ -37,7 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support import machine_line, percentile, served_sandbox  # noqa: E402
-from core.gateway import Gateway  # noqa: E402
+from core.calls.gateway import Gateway  # noqa: E402
 from core.types import ChatRequest  # noqa: E402
 
 MODELS = {  # one model per wire protocol

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.gateway import Gateway  # noqa: E402
+from core.calls.gateway import Gateway  # noqa: E402
 from core.patterns import compare  # noqa: E402
 from bench.support import served_sandbox  # noqa: E402
 

@@ -5,9 +5,9 @@ critical path (and the level-by-level wave schedule is measured beside it).
 
 Random plans (seeded) of 200 tasks in three shapes — *wide* (4 levels of 20/80/80/20), *deep*
 (25 levels of 8) and *mixed* (each task depends on 0–3 of the 30 tasks before it) — are built as
-``core.plan.Plan`` objects, every task pinned to one of 11 models of the three wire protocols and
+``core.planning.plan.Plan`` objects, every task pinned to one of 11 models of the three wire protocols and
 all three tiers, with a random output limit, so durations differ. Each plan runs through
-``core.executor.Executor`` with a runner that calls ``Gateway.complete`` on the sandbox (in
+``core.execution.executor.Executor`` with a runner that calls ``Gateway.complete`` on the sandbox (in
 process through ``StreamingASGITransport`` by default, ``--served`` for a sandbox in its own
 process), with ``--latency-scale`` shrinking the catalog's simulated latencies so that a run
 takes a few seconds.
@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support import machine_line, served_sandbox  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
-from core.executor import Executor, TaskContext, TaskOutput, build_prompt  # noqa: E402
-from core.gateway import Gateway  # noqa: E402
-from core.plan import Plan, Task  # noqa: E402
+from core.execution.executor import Executor, TaskContext, TaskOutput, build_prompt  # noqa: E402
+from core.calls.gateway import Gateway  # noqa: E402
+from core.planning.plan import Plan, Task  # noqa: E402
 from core.sandbox.app import Sandbox  # noqa: E402
 from core.sandbox.config import SandboxConfig  # noqa: E402
 from core.types import ChatRequest  # noqa: E402
@@ -133,7 +133,7 @@ class Schedule:
 
 
 async def run_executor(plan: Plan, gateway: Gateway, concurrency: int) -> Schedule:
-    """The plan through ``core.executor.Executor``."""
+    """The plan through ``core.execution.executor.Executor``."""
     executor = Executor(plan, make_runner(gateway), max_concurrency=concurrency,
                         context_budget_tokens=CONTEXT_BUDGET_TOKENS)
     states = await executor.run()

@@ -27,7 +27,7 @@ from ledger_bench import generate, machine, median_ms  # noqa: E402
 
 from core import ledger as queries  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
-from core.figures import baseline_price, run_choices, spend_today_by_provider  # noqa: E402
+from ui.figures import baseline_price, run_choices, spend_today_by_provider  # noqa: E402
 from core.ledger import HistoryFilter, Ledger  # noqa: E402
 from core.policy import Policy  # noqa: E402
 
@@ -87,9 +87,9 @@ def update_rate(samples: list[int], interval: float) -> tuple[float, float]:
 
 def run_bench(budget: Decimal) -> dict[str, float]:
     """A sandbox run polled as the Run page's fragment does it, plus one polled every 50 ms."""
-    from core.jobs import start_run
-    from core.planner import plan_offline
-    from core.views import board_from_events
+    from ui.jobs import start_run
+    from core.planning.planner import plan_offline
+    from ui.views import board_from_events
 
     with tempfile.TemporaryDirectory(prefix="dashboard-run-") as tmp:
         os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "run.duckdb")
@@ -141,7 +141,7 @@ def page_refresh_bench(budget: Decimal) -> dict[str, float]:
 
 def compare_bench() -> dict[str, float]:
     """A 3-model comparison's streamed text as a 50 ms poller sees it."""
-    from core.jobs import CompareJob, default_compare_models
+    from ui.jobs import CompareJob, default_compare_models
 
     with tempfile.TemporaryDirectory(prefix="dashboard-compare-") as tmp:
         os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "compare.duckdb")

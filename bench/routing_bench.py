@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.budget import BudgetManager  # noqa: E402
+from core.routing.budget import BudgetManager  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
 from core.policy import Policy  # noqa: E402
-from core.router import RouteRequest, Router  # noqa: E402
+from core.routing.router import RouteRequest, Router  # noqa: E402
 
 SCENARIOS: dict[str, list[RouteRequest]] = {
     "complexity given, no capability": [

@@ -6,7 +6,7 @@ time in Orchestra's own code.
 The sandbox runs as ``orchestra sandbox serve`` in its own process (latency scale 0). A plan of
 1,000 tasks — most independent, every fifth depending on one of the 50 tasks before it; kinds
 and complexities 1–3 varied so the router spreads them over providers — runs through
-``core.runs.RunSession`` (routing, dispatcher, executor at its default concurrency, ledger on a
+``core.execution.runs.RunSession`` (routing, dispatcher, executor at its default concurrency, ledger on a
 temporary file) with ``Gateway.for_served_sandbox(url)``. Session construction is included.
 
 1. **unprofiled**: wall time and CPU time (main thread and others: the ledger's writer threads).
@@ -47,11 +47,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.adapter_overhead import MODELS, Captured, capture  # noqa: E402
 from bench.support import machine_line, served_sandbox  # noqa: E402
-from core.gateway import Gateway  # noqa: E402
+from core.calls.gateway import Gateway  # noqa: E402
 from core.pricing import cost_of  # noqa: E402
-from core.plan import Plan, Task  # noqa: E402
+from core.planning.plan import Plan, Task  # noqa: E402
 from core.policy import load_policy  # noqa: E402
-from core.runs import RunSession  # noqa: E402
+from core.execution.runs import RunSession  # noqa: E402
 from core.types import ChatRequest, ChatResult, Usage  # noqa: E402
 
 KINDS = ("analysis", "writing", "summarization", "extraction", "classification", "code")

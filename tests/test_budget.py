@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.budget import BudgetManager, tier_ceiling_price, worst_case_for
+from core.routing.budget import BudgetManager, tier_ceiling_price, worst_case_for
 from core.errors import BudgetExceeded
 from core.policy import BudgetSettings
 

@@ -11,7 +11,7 @@ import pytest
 from core.catalog import load_catalog, parse_model_id
 from core.cli import main
 from core.errors import ConfigError, UnknownModel
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.pricing import cost_of, worst_case_cost
 from core.secrets import mask_key
 from core.types import ChatRequest, Usage

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.complexity import SCORE_SCHEMA, classify, classify_with_llm
+from core.routing.complexity import SCORE_SCHEMA, classify, classify_with_llm
 from core.errors import RateLimited
 from core.types import ChatRequest, ChatResult
 

@@ -10,12 +10,12 @@ import pytest
 from sandbox_server import serve_sandbox
 
 from core.catalog import default_catalog
-from core.dispatch import Dispatcher, create_dispatcher, route_request_for
+from core.calls.stack import Dispatcher, create_dispatcher, route_request_for
 from core.errors import AllModelsFailed, ProviderError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.policy import Policy
-from core.resilience import RetryPolicy
-from core.router import RouteRequest
+from core.calls.resilience import RetryPolicy
+from core.routing.router import RouteRequest
 from core.sandbox.app import INVALID_KEY, build_app
 from core.sandbox.config import FaultSpec, SandboxConfig
 from core.sandbox.transport import StreamingASGITransport

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from core.executor import TRIM_MARKER, Executor, TaskOutput, build_prompt
-from core.plan import Plan, Task
+from core.execution.executor import TRIM_MARKER, Executor, TaskOutput, build_prompt
+from core.planning.plan import Plan, Task
 from core.policy import Policy
-from core.summary import summarize
+from core.execution.summary import summarize
 from core.types import Usage
 
 
@@ -127,7 +127,7 @@ async def test_a_freed_slot_goes_to_the_task_with_the_longest_chain_after_it():
 
 
 async def test_priority_slots_respect_the_limit_and_survive_cancelled_waiters():
-    from core.slots import PrioritySlots
+    from core.execution.slots import PrioritySlots
 
     slots, running, peak = PrioritySlots(2), 0, 0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from core.live import LiveRun
-from core.planner import plan_offline
-from core.runs import RunSession
+from ui.live import LiveRun
+from core.planning.planner import plan_offline
+from core.execution.runs import RunSession
 
 DEMAND = "compare Postgres, MySQL and SQLite for a small SaaS, and write a recommendation"
 

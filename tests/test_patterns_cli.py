@@ -9,7 +9,7 @@ import pytest
 
 from core.cli import main
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.ledger.writer import Ledger
 from core.patterns import run_pattern_task
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from core.errors import TemplateError, UnknownModel
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.ledger.writer import Ledger
 from core.patterns import compare, judge, ledger_recorder
 from core.patterns.common import ModelAnswer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import AllModelsFailed, ConfigError, ServerError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns import default_aggregator, default_proposers, moa
 from core.patterns.common import PatternRecord
 from core.sandbox.config import FaultSpec, SandboxConfig

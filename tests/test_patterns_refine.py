@@ -15,7 +15,7 @@ import pytest
 
 from core.catalog import default_catalog
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns import refine
 from core.patterns.common import PatternRecord
 from core.sandbox.app import build_app

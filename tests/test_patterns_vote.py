@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from core.errors import AllModelsFailed, ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns import vote
 from core.patterns.vote import Ballot, count_votes, normalise
 

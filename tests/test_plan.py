@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from core.errors import PlanError, UnknownModel
-from core.plan import (
+from core.planning.plan import (
     UPSTREAM_MARKER,
     Plan,
     Task,

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from core.errors import PlanError, RateLimited
-from core.gateway import Gateway
-from core.plan import Plan, plan_json_schema
-from core.planner import plan_from_reply, plan_offline, plan_with_llm
+from core.calls.gateway import Gateway
+from core.planning.plan import Plan, plan_json_schema
+from core.planning.planner import plan_from_reply, plan_offline, plan_with_llm
 from core.types import ChatRequest, ChatResult
 
 EXAMPLE = ("research the three cheapest EU cloud GPU offers, compare them, and write a one-page "

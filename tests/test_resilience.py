@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from core.errors import BadRequest, RateLimited, ServerError
 from core.policy import BreakerSettings, RetrySettings
-from core.resilience import BreakerBoard, CircuitBreaker, RetryPolicy
+from core.calls.resilience import BreakerBoard, CircuitBreaker, RetryPolicy
 
 
 class FakeClock:

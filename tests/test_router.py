@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.budget import BudgetManager
+from core.routing.budget import BudgetManager
 from core.catalog import default_catalog
 from core.errors import AllModelsFailed, BudgetExceeded
 from core.policy import BudgetSettings, ConcentrationSettings, Policy
-from core.router import LatencyTracker, RouteRequest, Router, ShareTracker
+from core.routing.router import LatencyTracker, RouteRequest, Router, ShareTracker
 
 
 def _expected_cost(model, prompt, out):

@@ -152,7 +152,7 @@ def test_a_budget_exhausted_mid_run_loses_nothing_and_resumes_with_more(capsys, 
 
 
 def test_only_runs_whose_process_is_gone_are_marked_interrupted(tmp_path):
-    from core.runs import reconcile_interrupted, this_process
+    from core.execution.runs import reconcile_interrupted, this_process
 
     ledger = Ledger(tmp_path / "o.duckdb")
     host = this_process().rpartition(":")[0]
@@ -167,8 +167,8 @@ def test_only_runs_whose_process_is_gone_are_marked_interrupted(tmp_path):
 def test_the_day_share_cap_counts_earlier_calls_from_the_ledger(tmp_path):
     import asyncio
 
-    from core.planner import plan_offline
-    from core.runs import RunSession
+    from core.planning.planner import plan_offline
+    from core.execution.runs import RunSession
     from core.types import AttemptRecord
 
     db = tmp_path / "day.duckdb"
@@ -188,9 +188,9 @@ def test_the_day_share_cap_counts_earlier_calls_from_the_ledger(tmp_path):
 def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_calls(tmp_path):
     import asyncio
 
-    from core.plan import Plan, Task
+    from core.planning.plan import Plan, Task
     from core.policy import ComplexitySettings, Policy
-    from core.runs import SCORING_REASON, RunSession
+    from core.execution.runs import SCORING_REASON, RunSession
 
     plan = Plan(demand="d", tasks=[
         Task(id="a", title="A", kind="research", prompt="list three databases"),
@@ -215,8 +215,8 @@ def test_pattern_tasks_in_a_run_are_held_to_its_budget(tmp_path):
     import asyncio
     from decimal import Decimal
 
-    from core.plan import Plan, Task
-    from core.runs import RunSession
+    from core.planning.plan import Plan, Task
+    from core.execution.runs import RunSession
 
     plan = Plan(demand="d", tasks=[Task(id="cmp", title="Compare", kind="compare",
                                         prompt="Name a prime number", max_output_tokens=400)])

@@ -8,11 +8,11 @@ import pytest
 
 from core.catalog import default_catalog
 from core.errors import ConfigError, PlanError, UnknownModel
-from core.events import RunEvent
-from core.figures import breaker_rows, budget_rows, edited_policy, key_rows
-from core.plan import parse_plan
+from core.execution.events import RunEvent
+from ui.figures import breaker_rows, budget_rows, edited_policy, key_rows
+from core.planning.plan import parse_plan
 from core.policy import Policy
-from core.views import board_from_events, money, plan_from_rows, plan_rows, sandbox_banner
+from ui.views import board_from_events, money, plan_from_rows, plan_rows, sandbox_banner
 
 PLAN = parse_plan({"demand": "d", "tasks": [
     {"id": "a", "title": "A", "kind": "research", "prompt": "pa", "complexity": 2},

@@ -8,10 +8,10 @@ import time
 import streamlit as st
 
 from core.catalog import Catalog, default_catalog
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.policy import load_policy
-from core.resilience import BreakerBoard
-from core.views import TaskCard, sandbox_banner
+from core.calls.resilience import BreakerBoard
+from ui.views import TaskCard, sandbox_banner
 
 LIVE_RUN_KEY = "live_run"  # session_state key of this session's running or finished LiveRun
 STATUS_ICONS = {

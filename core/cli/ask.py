@@ -14,13 +14,13 @@ from typing import Any
 
 from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json
-from core.dispatch import TaskOutcome, create_dispatcher, route_request_for
+from core.calls.stack import TaskOutcome, create_dispatcher, route_request_for
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.ledger import Ledger
 from core.policy import load_policy
 from core.prompts import get_template
-from core.runs import poorly_rated
+from core.execution.runs import poorly_rated
 from core.types import ChatRequest, ChatResult
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.catalog import Catalog, default_catalog
 from core.cli.output import print_json, print_table
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 
 
 def catalog_rows(catalog: Catalog, gateway: Gateway) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.cli.output import parse_vars, print_json, print_table
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from core.budget import BudgetManager
+from core.routing.budget import BudgetManager
 from core.catalog import TIERS, default_catalog
 from core.cli.output import print_json
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.policy import load_policy
-from core.router import RouteDecision, RouteRequest, Router
+from core.routing.router import RouteDecision, RouteRequest, Router
 
 CAPABILITIES = ("stream", "json_schema", "tools", "live_search", "reasoning", "vision")
 

@@ -14,9 +14,9 @@ from typing import Any
 from core.cli.output import print_json, print_table
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
-from core.planning import calls_as_attempts, make_plan
-from core.runs import RunSession, reconcile_interrupted
-from core.summary import RunSummary
+from core.planning.choose import calls_as_attempts, make_plan
+from core.execution.runs import RunSession, reconcile_interrupted
+from core.execution.summary import RunSummary
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:

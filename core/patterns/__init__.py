@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from core.errors import ConfigError, OrchestraError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns.common import (
     ModelAnswer,
     PatternRecord,

@@ -21,8 +21,8 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from core.errors import AllModelsFailed, ConfigError, OrchestraError, ProviderError
-from core.gateway import Gateway
-from core.resilience import RetryPolicy
+from core.calls.gateway import Gateway
+from core.calls.resilience import RetryPolicy
 from core.types import (
     AttemptRecord, ChatRequest, ChatResult, Message, Mode, StreamDone, Usage,
 )

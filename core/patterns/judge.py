@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns.common import (
     ModelAnswer,
     StructuredOutputError,

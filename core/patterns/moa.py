@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import ModelSpec, Tier
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns.common import (
     DEFAULT_MAX_TOKENS,
     ModelAnswer,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.gateway import Gateway
+from core.calls.gateway import Gateway
 from core.patterns.common import (
     ModelAnswer,
     PatternRecord,

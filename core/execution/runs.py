@@ -20,24 +20,24 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from core.budgeted import BudgetedGateway
+from core.calls.budgeted import BudgetedGateway
 from core.catalog import Catalog, default_catalog
-from core.dispatch import CallContext, Dispatcher, create_dispatcher, route_request_for
+from core.calls.stack import CallContext, Dispatcher, create_dispatcher, route_request_for
 from core.errors import ConfigError
-from core.events import RunEvent
-from core.executor import Executor, TaskContext, TaskOutput
-from core.gateway import Gateway
+from core.execution.events import RunEvent
+from core.execution.executor import Executor, TaskContext, TaskOutput
+from core.calls.gateway import Gateway
 from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history, model_ratings
 from core.ledger.records import RunRecord, from_unix
-from core.complexity import ComplexityScore, classify_with_llm
+from core.routing.complexity import ComplexityScore, classify_with_llm
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
-from core.plan import PATTERN_KINDS, Plan, Task
-from core.planning import calls_as_attempts, cheapest_json_model
+from core.planning.plan import PATTERN_KINDS, Plan, Task
+from core.planning.choose import calls_as_attempts, cheapest_json_model
 from core.policy import Policy, load_policy
-from core.router import DAY_S
-from core.resilience import BreakerBoard
-from core.summary import RunSummary, summarize
+from core.routing.router import DAY_S
+from core.calls.resilience import BreakerBoard
+from core.execution.summary import RunSummary, summarize
 from core.types import ChatRequest, ChatResult, Message, Usage
 
 SCORING_REASON = "complexity scoring"  # the ledger reason of an LLM complexity-scoring call

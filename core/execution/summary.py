@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog
-from core.executor import Executor
+from core.execution.executor import Executor
 from core.policy import Policy
 from core.pricing import cost_of
 

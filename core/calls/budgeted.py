@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from core.budget import BudgetManager, Reservation, worst_case_for
+from core.routing.budget import BudgetManager, Reservation, worst_case_for
 from core.catalog import Catalog
-from core.dispatch import prompt_token_bound
-from core.gateway import Gateway
+from core.calls.stack import prompt_token_bound
+from core.calls.gateway import Gateway
 from core.types import ChatRequest, ChatResult, Mode, StreamDone, StreamEvent
 
 

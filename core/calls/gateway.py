@@ -3,7 +3,7 @@
 A provider with a key (or, for a local server, an explicit base URL) is called live; any other
 provider is served by the in-process sandbox, mounted as an httpx transport so the real adapter
 code path runs. One ``complete``/``stream`` call is one HTTP attempt: retries, breakers and
-fallback live in ``core.resilience`` and ``core.dispatch``.
+fallback live in ``core.calls.resilience`` and ``core.calls.stack``.
 """
 
 from __future__ import annotations

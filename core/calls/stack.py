@@ -3,7 +3,7 @@
 For each model of ``[primary] + fallbacks`` it reserves the worst-case cost, calls the gateway
 (one HTTP attempt per call) with retries, records every attempt (``on_attempt``, where the ledger
 writer plugs in) and tells what happens (``on_event``: attempt_failed, retrying, fallback,
-restarted_on, budget_warning as ``core.events.RunEvent``). It settles the budget and feeds the
+restarted_on, budget_warning as ``core.execution.events.RunEvent``). It settles the budget and feeds the
 share tracker, the breakers and the latency average. A stream that fails before its first token
 falls back quietly; one that fails mid-way restarts on the next model with a visible
 ``restarted_on`` event. When every model fails, ``AllModelsFailed`` keeps each cause.
@@ -23,19 +23,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from core.budget import BudgetManager, BudgetWarning, Reservation, worst_case_for
+from core.routing.budget import BudgetManager, BudgetWarning, Reservation, worst_case_for
 from core.catalog import Catalog, ModelSpec
 from core.errors import (AllModelsFailed, AuthFailed, BudgetExceeded, ContextLengthExceeded,
                          MalformedResponse, OrchestraError, ProviderError, ProviderTimeout)
-from core.events import RunEvent
+from core.execution.events import RunEvent
 from core.policy import Policy
-from core.resilience import BreakerBoard, RetryPolicy
-from core.router import RouteDecision, RouteRequest, Router, ShareTracker
+from core.calls.resilience import BreakerBoard, RetryPolicy
+from core.routing.router import RouteDecision, RouteRequest, Router, ShareTracker
 from core.types import AttemptRecord, ChatRequest, ChatResult, Mode, StreamDone, TextDelta
 
 
 class GatewayLike(Protocol):
-    """What the dispatcher needs from ``core.gateway.Gateway``."""
+    """What the dispatcher needs from ``core.calls.gateway.Gateway``."""
 
     catalog: Catalog
 
@@ -126,7 +126,7 @@ class Dispatcher:
     """Runs tasks through the router's decisions over a gateway.
 
     Args:
-        gateway: ``core.gateway.Gateway`` (or anything with ``complete``/``stream``/``mode``).
+        gateway: ``core.calls.gateway.Gateway`` (or anything with ``complete``/``stream``/``mode``).
         router: the router whose budget, breakers, shares and latency this dispatcher feeds.
         retry: retry policy (default: the router policy's ``[retry]``).
         on_attempt: called with every ``AttemptRecord`` as it ends (the ledger writer).

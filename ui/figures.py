@@ -19,9 +19,9 @@ from core.ledger import Headline, HistoryFilter, Ledger, export_attempts
 from core.patterns.common import ModelAnswer
 from core.patterns.judge import JudgeScore
 from core.policy import Policy
-from core.runs import spent_today
+from core.execution.runs import spent_today
 from core.secrets import mask_key, resolve_key
-from core.views import money
+from ui.views import money
 
 NO_BREAKER_CALLS = "closed (no calls this session)"
 

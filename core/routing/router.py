@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.budget import BudgetManager, tier_ceiling_price
+from core.routing.budget import BudgetManager, tier_ceiling_price
 from core.catalog import TIERS, Catalog, ModelSpec, Tier
-from core.complexity import classify
+from core.routing.complexity import classify
 from core.errors import AllModelsFailed, BudgetExceeded
 from core.policy import ConcentrationSettings, Policy
 from core.pricing import MTOK
-from core.resilience import BreakerBoard
+from core.calls.resilience import BreakerBoard
 
 CHARS_PER_TOKEN = 4
 
@@ -188,7 +188,7 @@ class Router:
         available: ``provider -> bool`` (e.g. ``Gateway.available``) or a set of providers;
             None means all.
         budget, breakers, shares, latency: live state; each may be omitted.
-        poorly_rated: model id → why it was rated poorly (see ``core.runs.poorly_rated``):
+        poorly_rated: model id → why it was rated poorly (see ``core.execution.runs.poorly_rated``):
             such a model is ranked after every other viable model of its tier.
     """
 

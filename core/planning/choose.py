@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from core.catalog import Tier
-from core.gateway import Gateway
-from core.plan import load_plan_file
-from core.planner import PlanResult, plan_offline, plan_with_llm
-from core.router import RouteRequest, Router
+from core.calls.gateway import Gateway
+from core.planning.plan import load_plan_file
+from core.planning.planner import PlanResult, plan_offline, plan_with_llm
+from core.routing.router import RouteRequest, Router
 from core.types import AttemptRecord, ChatResult
 
 PlannerChoice = Literal["offline", "llm"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from core.events import RunEvent
-from core.runs import RunSession
-from core.summary import RunSummary
+from core.execution.events import RunEvent
+from core.execution.runs import RunSession
+from core.execution.summary import RunSummary
 
 
 class LiveRun:

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from core.catalog import Catalog, default_catalog
-from core.gateway import Gateway
-from core.live import LiveRun
+from core.calls.gateway import Gateway
+from ui.live import LiveRun
 from core.ledger.writer import Ledger
 from core.patterns.common import ledger_recorder
 from core.patterns.compare import Comparison, compare
 from core.patterns.judge import JudgeResult, judge
-from core.plan import Plan, load_plan_file
-from core.planner import PlanResult, plan_with_llm
-from core.resilience import BreakerBoard
-from core.planning import calls_as_attempts
-from core.runs import RunSession
+from core.planning.plan import Plan, load_plan_file
+from core.planning.planner import PlanResult, plan_with_llm
+from core.calls.resilience import BreakerBoard
+from core.planning.choose import calls_as_attempts
+from core.execution.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import OrchestraError, PlanError, UnknownModel
-from core.plan import TASK_KINDS, Plan, Task, parse_plan, plan_json_schema
+from core.planning.plan import TASK_KINDS, Plan, Task, parse_plan, plan_json_schema
 from core.types import ChatRequest, ChatResult, Complete, Message
 
 PlanSource = Literal["llm", "llm-repaired", "offline-fallback", "offline", "file"]

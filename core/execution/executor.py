@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from core.events import EventType, RunEvent
-from core.plan import Plan, Task
-from core.slots import PrioritySlots
+from core.execution.events import EventType, RunEvent
+from core.planning.plan import Plan, Task
+from core.execution.slots import PrioritySlots
 from core.types import Usage
 
 CHARS_PER_TOKEN = 4

@@ -2,7 +2,7 @@
 
 Pages call these to turn core objects (plans, run events, summaries) into rows, cards and
 labels; every decision about what a figure means lives here or deeper in ``core``, never in a
-page. No Streamlit in here. The other pages' view models are in ``core.figures``.
+page. No Streamlit in here. The other pages' view models are in ``ui.figures``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 from core.catalog import TIERS, Catalog
 from core.errors import PlanError
-from core.events import RunEvent
-from core.plan import Plan, parse_plan
-from core.summary import RunSummary
+from core.execution.events import RunEvent
+from core.planning.plan import Plan, parse_plan
+from core.execution.summary import RunSummary
 
 
 # ── formatting ───────────────────────────────────────────────────────────────────────────────

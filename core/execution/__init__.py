@@ -1,0 +1,1 @@
+"""Execution: the DAG executor, its slots, typed run events, run sessions and resume."""

@@ -1,0 +1,1 @@
+"""Routing: complexity, candidates, routing state and rankers (heuristic, learned)."""
