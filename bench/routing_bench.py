@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.routing.budget import BudgetManager  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
 from core.policy import Policy  # noqa: E402
-from core.routing.router import RouteRequest, Router  # noqa: E402
+from core.routing.candidates import RouteRequest  # noqa: E402
+from core.routing.router import Router  # noqa: E402
 
 SCENARIOS: dict[str, list[RouteRequest]] = {
     "complexity given, no capability": [

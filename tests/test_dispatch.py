@@ -15,7 +15,7 @@ from core.errors import AllModelsFailed, ProviderError
 from core.calls.gateway import Gateway
 from core.policy import Policy
 from core.calls.resilience import RetryPolicy
-from core.routing.router import RouteRequest
+from core.routing.candidates import RouteRequest
 from core.sandbox.app import INVALID_KEY, build_app
 from core.sandbox.config import FaultSpec, SandboxConfig
 from core.sandbox.transport import StreamingASGITransport

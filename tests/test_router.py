@@ -14,7 +14,8 @@ from core.routing.budget import BudgetManager
 from core.catalog import default_catalog
 from core.errors import AllModelsFailed, BudgetExceeded
 from core.policy import BudgetSettings, ConcentrationSettings, Policy
-from core.routing.router import LatencyTracker, RouteRequest, Router, ShareTracker
+from core.routing.candidates import RouteRequest
+from core.routing.router import LatencyTracker, Router, ShareTracker
 
 
 def _expected_cost(model, prompt, out):

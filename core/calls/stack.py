@@ -30,7 +30,9 @@ from core.errors import (AllModelsFailed, AuthFailed, BudgetExceeded, ContextLen
 from core.execution.events import RunEvent
 from core.policy import Policy
 from core.calls.resilience import BreakerBoard, RetryPolicy
-from core.routing.router import RouteDecision, RouteRequest, Router, ShareTracker
+from core.routing.candidates import RouteRequest
+from core.routing.rankers import Ranker
+from core.routing.router import RouteDecision, Router, ShareTracker
 from core.types import AttemptRecord, ChatRequest, ChatResult, Mode, StreamDone, TextDelta
 
 
@@ -411,6 +413,7 @@ def create_dispatcher(
     breakers: BreakerBoard | None = None,
     call_history: Iterable[tuple[float, str]] = (),
     poorly_rated: Mapping[str, str] | None = None,
+    ranker: Ranker | None = None,
     **dispatcher_options: Any,
 ) -> Dispatcher:
     """A dispatcher with a fresh router and budget built from ``policy``; breakers are fresh too
@@ -423,6 +426,6 @@ def create_dispatcher(
                     budget=BudgetManager(policy.budget, spent_today=spent_today),
                     breakers=breakers or BreakerBoard(policy.breaker),
                     shares=ShareTracker(policy.concentration, history=call_history),
-                    poorly_rated=poorly_rated)
+                    poorly_rated=poorly_rated, ranker=ranker)
     return Dispatcher(gateway, router, on_attempt=on_attempt, on_event=on_event,
                       **dispatcher_options)

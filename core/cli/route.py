@@ -9,7 +9,8 @@ from core.catalog import TIERS, default_catalog
 from core.cli.output import print_json
 from core.calls.gateway import Gateway
 from core.policy import load_policy
-from core.routing.router import RouteDecision, RouteRequest, Router
+from core.routing.candidates import RouteRequest
+from core.routing.router import RouteDecision, Router
 
 CAPABILITIES = ("stream", "json_schema", "tools", "live_search", "reasoning", "vision")
 

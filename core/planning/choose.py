@@ -11,7 +11,8 @@ from core.catalog import Tier
 from core.calls.gateway import Gateway
 from core.planning.plan import load_plan_file
 from core.planning.planner import PlanResult, plan_offline, plan_with_llm
-from core.routing.router import RouteRequest, Router
+from core.routing.candidates import RouteRequest
+from core.routing.router import Router
 from core.types import AttemptRecord, ChatResult
 
 PlannerChoice = Literal["offline", "llm"]

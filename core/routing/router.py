@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.routing.budget import BudgetManager, tier_ceiling_price
-from core.catalog import TIERS, Catalog, ModelSpec, Tier
-from core.routing.complexity import classify
+from core.calls.resilience import BreakerBoard
+from core.catalog import TIERS, Catalog, Tier
 from core.errors import AllModelsFailed, BudgetExceeded
 from core.policy import ConcentrationSettings, Policy
 from core.pricing import MTOK
-from core.calls.resilience import BreakerBoard
-
-CHARS_PER_TOKEN = 4
+from core.routing.budget import BudgetManager
+from core.routing.candidates import Candidate, RouteRequest
+from core.routing.complexity import classify
+from core.routing.rankers import Ranker
 
 DAY_S = 86_400.0
 
@@ -102,27 +102,6 @@ class LatencyTracker:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteRequest:
-    """What the router needs to know about a task (all but ``text`` optional)."""
-
-    text: str = ""
-    kind: str = ""
-    complexity: int | None = None
-    tier: Tier | None = None
-    model: str | None = None
-    capabilities: tuple[str, ...] = ()
-    prompt_tokens: int | None = None
-    max_output_tokens: int = 1024
-    dependencies: int = 0
-
-    def estimated_prompt_tokens(self) -> int:
-        """The given prompt size, else about four characters per token."""
-        if self.prompt_tokens is not None:
-            return self.prompt_tokens
-        return len(self.text) // CHARS_PER_TOKEN + 1
-
-
-@dataclass(frozen=True, slots=True)
 class Skipped:
     """A candidate left out of a decision, and why."""
 
@@ -159,27 +138,6 @@ class RouteDecision:
         }
 
 
-class _Candidate:
-    """A model's routing facts, flattened once for the hot path."""
-
-    __slots__ = ("id", "provider", "tier", "context", "caps", "only_for", "in_rate",
-                 "out_rate", "in_price", "out_price", "unpriced")
-
-    def __init__(self, model: ModelSpec, catalog: Catalog) -> None:
-        price = model.price or tier_ceiling_price(catalog, model.tier)
-        self.id = model.id
-        self.provider = model.provider
-        self.tier = model.tier
-        self.context = model.context_window
-        self.caps = model.capabilities
-        self.only_for = model.route_only_for
-        self.unpriced = model.price is None
-        self.in_price = price.input_per_mtok if price else Decimal(0)
-        self.out_price = price.output_per_mtok if price else Decimal(0)
-        self.in_rate = float(self.in_price)
-        self.out_rate = float(self.out_price)
-
-
 class Router:
     """Decides where a task goes. State trackers are shared with the dispatcher, which feeds them.
 
@@ -190,6 +148,8 @@ class Router:
         budget, breakers, shares, latency: live state; each may be omitted.
         poorly_rated: model id → why it was rated poorly (see ``core.execution.runs.poorly_rated``):
             such a model is ranked after every other viable model of its tier.
+        ranker: ranks viable candidates of every tier first (e.g. the learned ranker); when it
+            abstains, the heuristic (complexity → tier → cheapest) decides.
     """
 
     def __init__(
@@ -203,6 +163,7 @@ class Router:
         shares: ShareTracker | None = None,
         latency: LatencyTracker | None = None,
         poorly_rated: Mapping[str, str] | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self.catalog = catalog
         self.policy = policy or Policy()
@@ -214,9 +175,10 @@ class Router:
         self.shares = shares or ShareTracker(self.policy.concentration)
         self.latency = latency or LatencyTracker()
         self.poorly_rated = dict(poorly_rated or {})
+        self.ranker = ranker
         self.unavailable: dict[str, str] = {}
-        self._candidates = {m.id: _Candidate(m, catalog) for m in catalog.models.values()}
-        self._by_tier: dict[str, tuple[_Candidate, ...]] = {
+        self._candidates = {m.id: Candidate(m, catalog) for m in catalog.models.values()}
+        self._by_tier: dict[str, tuple[Candidate, ...]] = {
             tier: tuple(sorted((self._candidates[m.id] for m in catalog.by_tier(tier)),
                                key=lambda c: (c.out_rate, c.in_rate)))
             for tier in TIERS
@@ -236,9 +198,14 @@ class Router:
         complexity, head = self._complexity(request)
         if request.model:
             return self._pinned(request, complexity)
+        skipped: list[Skipped] = []
+        if self.ranker is not None and request.tier is None:
+            decision = self._by_ranker(self.ranker, request, complexity, skipped)
+            if isinstance(decision, RouteDecision):
+                return decision
+            head = f"{decision}; {head}"
         tier = request.tier or self.policy.tiers.tier_for(complexity)
         head = f"tier {tier} pinned ({head})" if request.tier else f"{head} → {tier}"
-        skipped: list[Skipped] = []
         rooms: dict[str, Decimal] = {}
         tiers = _tier_order(tier)
         ranked = self._ranked(tiers[0], request, skipped, rooms)
@@ -263,6 +230,24 @@ class Router:
         notes.extend(_skip_notes(skipped))
         return RouteDecision(complexity, chosen_tier, primary.id, fallbacks, "; ".join(notes),
                              skipped, primary.unpriced)
+
+    def _by_ranker(self, ranker: Ranker, request: RouteRequest, complexity: int,
+                   skipped: list[Skipped]) -> RouteDecision | str:
+        """The ranker's decision over every viable candidate of every tier, or why it abstained
+        (the heuristic then decides, and quotes that reason)."""
+        rooms: dict[str, Decimal] = {}
+        viable = [c for tier in TIERS for c in self._ranked(tier, request, skipped, rooms)]
+        if not viable:
+            raise _no_route(f"{ranker.name} ranker", skipped)
+        ranking = ranker.rank(request, viable)
+        if ranking.abstained:
+            return f"{ranker.name} ranker abstained ({ranking.reason}) → heuristic"
+        order = ranking.order
+        primary, cap_note = self._apply_cap(order)
+        fallbacks = [c.id for c in order if c is not primary]
+        notes = [f"{ranker.name}: {ranking.reason}", cap_note, *_skip_notes(skipped)]
+        return RouteDecision(complexity, primary.tier, primary.id, fallbacks,
+                             "; ".join(n for n in notes if n), skipped, primary.unpriced)
 
     def bigger_context(self, request: RouteRequest, failed_model: str,
                        exclude: Iterable[str] = ()) -> list[str]:
@@ -301,13 +286,13 @@ class Router:
                              pinned.unpriced)
 
     def _ranked(self, tier: str, request: RouteRequest, skipped: list[Skipped],
-                rooms: dict[str, Decimal]) -> list[_Candidate]:
+                rooms: dict[str, Decimal]) -> list[Candidate]:
         """The viable candidates of a tier, cheapest expected cost first (latency breaks ties)."""
         prompt = request.estimated_prompt_tokens()
         out_tokens = request.max_output_tokens
         need = prompt + out_tokens
         caps = request.capabilities
-        viable: list[tuple[bool, float, float, _Candidate]] = []
+        viable: list[tuple[bool, float, float, Candidate]] = []
         for cand in self._by_tier[tier]:
             why = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
             if why:
@@ -318,7 +303,7 @@ class Router:
         viable.sort(key=_rank_key)
         return [v[3] for v in viable]
 
-    def _rejection(self, cand: _Candidate, caps: tuple[str, ...], need: int, prompt: int,
+    def _rejection(self, cand: Candidate, caps: tuple[str, ...], need: int, prompt: int,
                    out_tokens: int, rooms: dict[str, Decimal]) -> str:
         """Why a candidate is not viable, or '' when it is."""
         if cand.only_for and cand.only_for.isdisjoint(caps):
@@ -344,7 +329,7 @@ class Router:
                 return f"over budget (needs ${worst:.4f}, ${max(room, Decimal(0)):.4f} left)"
         return ""
 
-    def _apply_cap(self, ranked: list[_Candidate]) -> tuple[_Candidate, str]:
+    def _apply_cap(self, ranked: list[Candidate]) -> tuple[Candidate, str]:
         """The top candidate unless its provider is over the cap; then the next provider's."""
         top = ranked[0]
         share = self.shares.over_cap(top.provider)
@@ -356,7 +341,7 @@ class Router:
                 return cand, f"{pct} → skipped"
         return top, f"{pct} but no other provider can take it → cap yields"
 
-    def _fallbacks(self, primary: _Candidate, ranked: list[_Candidate], lower_tiers: tuple[str, ...],
+    def _fallbacks(self, primary: Candidate, ranked: list[Candidate], lower_tiers: tuple[str, ...],
                    request: RouteRequest, rooms: dict[str, Decimal]) -> list[str]:
         """Other providers of the tier, then the primary's provider, then lower tiers."""
         others = [c.id for c in ranked if c.provider != primary.provider]
@@ -380,11 +365,11 @@ def _tier_order(tier: str) -> tuple[str, ...]:
     return _ORDERS[tier]
 
 
-def _rank_key(item: tuple[bool, float, float, _Candidate]) -> tuple[bool, float, float]:
+def _rank_key(item: tuple[bool, float, float, Candidate]) -> tuple[bool, float, float]:
     return item[0], item[1], item[2]
 
 
-def _why_primary(primary: _Candidate, ranked: list[_Candidate], caps: tuple[str, ...]) -> str:
+def _why_primary(primary: Candidate, ranked: list[Candidate], caps: tuple[str, ...]) -> str:
     what = "cheapest" if primary is ranked[0] else "next cheapest"
     text = f"{primary.id} {what}" + (f" with {', '.join(caps)}" if caps else "")
     if primary.unpriced:
