@@ -142,6 +142,8 @@ class AttemptRecord(BaseModel):
     reason: str = ""
     started_at: float = 0.0  # unix seconds
     ended_at: float = 0.0
+    trace_id: str = ""  # OpenTelemetry ids of this attempt's span (hex), empty without tracing
+    span_id: str = ""
 
 
 Complete = Callable[[ChatRequest], Awaitable[ChatResult]]

@@ -23,7 +23,8 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     Every HTTP try, failures included: the fields of ``core.types.AttemptRecord`` with
     ``started_at``/``ended_at`` as TIMESTAMP, plus ``day`` (the UTC date of ``started_at``),
     stored so that history aggregates by day without computing it per row. ``attempt_id`` is
-    the key, so re-flushing a batch never duplicates a row.
+    the key, so re-flushing a batch never duplicates a row. ``trace_id``/``span_id`` (m003)
+    are the OpenTelemetry ids of the attempt's span (hex; empty when tracing is off).
 ``comparisons``
     One row per compare/refine/moa/vote: ``comparison_id``, ``kind``, ``prompt``,
     ``created_at``, ``meta_json``. Its answers are the attempts with that ``comparison_id``.
@@ -124,7 +125,17 @@ M002_RUN_OWNER: Migration = (
     ("ALTER TABLE runs ADD COLUMN owner VARCHAR NOT NULL DEFAULT ''",),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_RUN_OWNER)
+M003_TRACE_IDS: Migration = (
+    "m003_trace_ids",
+    ("ALTER TABLE attempts ADD COLUMN trace_id VARCHAR NOT NULL DEFAULT ''",
+     "ALTER TABLE attempts ADD COLUMN span_id VARCHAR NOT NULL DEFAULT ''"),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    M001_INITIAL,
+    M002_RUN_OWNER,
+    M003_TRACE_IDS,
+)
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (
     name VARCHAR PRIMARY KEY,
