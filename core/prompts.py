@@ -254,6 +254,6 @@ async def run_chain(names: list[str], values: dict[str, Any], complete: Complete
             step_values[template.input] = steps[-1].result.text
         request = template.request(step_values, model_id)
         result = await complete(request)
-        steps.append(ChainStep(template=template.name, prompt=request.messages[0].content,
+        steps.append(ChainStep(template=template.name, prompt=request.messages[0].text,
                                result=result))
     return ChainResult(steps=steps)

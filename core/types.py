@@ -4,21 +4,102 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Mode = Literal["live", "sandbox"]
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = str
+"""``auto`` (the model decides), ``none``, ``required`` (some tool), or one tool's name."""
+TOOL_CHOICES = ("auto", "none", "required")
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class TextPart(BaseModel):
+    """Plain text inside a message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ToolCallPart(BaseModel):
+    """A model's request to call one tool: ``id`` pairs it with its result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResultPart(BaseModel):
+    """What a tool returned (or its error, with ``is_error``), for the call ``call_id``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+Part = Annotated[TextPart | ToolCallPart | ToolResultPart, Field(discriminator="type")]
+"""One typed piece of a message (images would be one more member of this union)."""
 
 
 class Message(BaseModel):
-    """One chat message."""
+    """One chat message made of typed parts.
+
+    ``Message(role="user", content="hi")`` is shorthand for one text part. Tool results travel
+    in a ``tool`` message; a model's tool calls in an ``assistant`` message.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     role: Role
-    content: str
+    parts: list[Part] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "content" in data:
+            data = dict(data)
+            content = data.pop("content")
+            if not isinstance(content, str):
+                raise ValueError("content must be text; pass parts=[...] for typed parts")
+            data["parts"] = [*data.get("parts", []), TextPart(text=content)]
+        return data
+
+    @property
+    def text(self) -> str:
+        """The message's text parts, joined."""
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        """The tool calls in this message."""
+        return [p for p in self.parts if isinstance(p, ToolCallPart)]
+
+    @property
+    def tool_results(self) -> list[ToolResultPart]:
+        """The tool results in this message."""
+        return [p for p in self.parts if isinstance(p, ToolResultPart)]
+
+
+class ToolSpec(BaseModel):
+    """A tool a model may call: its name, what it does, and a JSON schema of its arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object",
+                                                                 "properties": {}})
 
 
 class ChatRequest(BaseModel):
@@ -40,6 +121,16 @@ class ChatRequest(BaseModel):
     schema_name: str = "result"
     live_search: bool = False
     search_options: dict[str, Any] = Field(default_factory=dict)
+    tools: list[ToolSpec] = Field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
+
+    @model_validator(mode="after")
+    def _known_tool_choice(self) -> "ChatRequest":
+        names = {t.name for t in self.tools}
+        if self.tool_choice not in TOOL_CHOICES and self.tool_choice not in names:
+            raise ValueError(f"tool_choice '{self.tool_choice}' is not auto, none, required or "
+                             "the name of one of the request's tools")
+        return self
 
     @classmethod
     def of(cls, model: str, prompt: str, **kwargs: Any) -> "ChatRequest":
@@ -87,6 +178,7 @@ class ChatResult(BaseModel):
     ttft_ms: float | None = None
     finish_reason: str | None = None
     citations: list[str] = Field(default_factory=list)
+    tool_calls: list[ToolCallPart] = Field(default_factory=list)
 
 
 class TextDelta(BaseModel):
@@ -94,18 +186,44 @@ class TextDelta(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    type: Literal["text_delta"] = "text_delta"
     text: str
 
 
-class StreamDone(BaseModel):
-    """The end of a stream, carrying the complete result."""
+class ToolCallDelta(BaseModel):
+    """A piece of a streamed tool call: ``index`` tells parallel calls apart; ``id`` and ``name``
+    arrive with the call's first piece, ``arguments`` is a fragment of its JSON arguments."""
 
     model_config = ConfigDict(frozen=True)
 
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+    index: int = 0
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class UsageEvent(BaseModel):
+    """Token counts reported during a stream (often in its last chunk)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["usage"] = "usage"
+    usage: Usage
+
+
+class StreamDone(BaseModel):
+    """The end of a stream, carrying the complete result (tool calls assembled)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["done"] = "done"
     result: ChatResult
 
 
-StreamEvent = TextDelta | StreamDone
+StreamEvent = Annotated[TextDelta | ToolCallDelta | UsageEvent | StreamDone,
+                        Field(discriminator="type")]
+"""What a stream yields, tagged on ``type``; it always ends with one ``StreamDone``."""
 
 
 class AttemptRecord(BaseModel):

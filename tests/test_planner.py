@@ -154,7 +154,7 @@ async def test_valid_first_reply() -> None:
     assert result.plan.task("research").max_output_tokens == 800  # null → default
     request = model.requests[0]
     assert request.json_schema == plan_json_schema() and request.model == MODEL
-    assert request.system and "write about tides" in request.messages[0].content
+    assert request.system and "write about tides" in request.messages[0].text
     assert len(result.calls) == 1
 
 
@@ -165,8 +165,8 @@ async def test_invalid_then_repaired() -> None:
     assert "task 'draft' depends on unknown task 'reserch'" in result.notes[0]
     repair = model.requests[1].messages
     assert [m.role for m in repair] == ["user", "assistant", "user"]
-    assert repair[1].content == TYPO
-    assert "depends on unknown task 'reserch'" in repair[2].content
+    assert repair[1].text == TYPO
+    assert "depends on unknown task 'reserch'" in repair[2].text
     assert len(result.calls) == 2
 
 
@@ -193,7 +193,7 @@ async def test_schema_violations_are_sent_back() -> None:
     model = ScriptedModel(bad_kind, json.dumps([1, 2]))
     result = await plan_with_llm("write about tides", model, model_id=MODEL)
     assert result.source == "offline-fallback"
-    assert "task 'a' kind: Input should be" in model.requests[1].messages[2].content
+    assert "task 'a' kind: Input should be" in model.requests[1].messages[2].text
     assert "must be a JSON object" in result.notes[1]
 
 

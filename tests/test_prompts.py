@@ -58,7 +58,7 @@ def test_request_carries_system_prompt_and_output_limit() -> None:
     template = get_template("classify")
     request = template.request({"text": "great!", "labels": "positive, negative"}, MODEL)
     assert request.system == template.system and request.max_tokens == 100
-    assert "positive, negative" in request.messages[0].content
+    assert "positive, negative" in request.messages[0].text
 
 
 GOOD = 'description = "d"\ntemplate = "Say {word}"\n[variables]\nword = {}\n'
@@ -111,8 +111,8 @@ async def test_declared_chain_feeds_each_output_into_the_next_input() -> None:
     result = await run_chain(["summary_in_language"], {"text": "Long text.", "language": "French"},
                              model, model_id=MODEL)
     assert [s.template for s in result.steps] == ["summary_in_language", "translate"]
-    assert "Long text." in model.requests[0].messages[0].content
-    second = model.requests[1].messages[0].content
+    assert "Long text." in model.requests[0].messages[0].text
+    second = model.requests[1].messages[0].text
     assert "step 1 output" in second and "into French" in second
     assert model.requests[1].system == get_template("translate").system
     assert result.output == "step 2 output"

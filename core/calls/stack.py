@@ -108,7 +108,7 @@ def route_request_for(request: ChatRequest, *, stream: bool = False, **overrides
     caps = [c for c, needed in (("json_schema", request.json_schema is not None),
                                 ("live_search", request.live_search), ("stream", stream)) if needed]
     values: dict[str, Any] = {
-        "text": "\n".join(m.content for m in request.messages),
+        "text": "\n".join(m.text for m in request.messages),
         "capabilities": tuple(caps),
         "max_output_tokens": request.max_tokens,
     }
@@ -118,7 +118,7 @@ def route_request_for(request: ChatRequest, *, stream: bool = False, **overrides
 
 def prompt_token_bound(request: ChatRequest) -> int:
     """An upper bound of the prompt's tokens (one per character), so reservations stay safe."""
-    chars = sum(len(m.content) for m in request.messages) + len(request.system or "")
+    chars = sum(len(m.text) for m in request.messages) + len(request.system or "")
     if request.json_schema is not None:
         chars += len(json.dumps(request.json_schema))
     return chars + 16 * (len(request.messages) + 1)

@@ -74,7 +74,7 @@ def build_body(request: ChatRequest, model: ModelSpec, *, stream: bool) -> dict[
     body: dict[str, Any] = {
         "model": model.name,
         "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "messages": [{"role": m.role, "content": m.text} for m in messages],
     }
     if system:
         body["system"] = system

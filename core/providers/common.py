@@ -80,7 +80,7 @@ def count(mapping: Any, *path: str) -> int:
 def split_system(request: ChatRequest) -> tuple[str | None, list[Message]]:
     """The system text (``request.system`` plus any system messages) and the other messages."""
     parts = [request.system] if request.system else []
-    parts += [m.content for m in request.messages if m.role == "system"]
+    parts += [m.text for m in request.messages if m.role == "system"]
     others = [m for m in request.messages if m.role != "system"]
     return ("\n\n".join(parts) if parts else None), others
 

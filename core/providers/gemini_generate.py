@@ -93,7 +93,7 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
     system, messages = split_system(request)
     body: dict[str, Any] = {
         "contents": [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.text}]}
             for m in messages
         ],
     }

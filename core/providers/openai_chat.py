@@ -64,7 +64,7 @@ def classify(status: int | None, payload: Any) -> Verdict:
 def build_body(model: ModelSpec, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of a chat completion request."""
     messages = [{"role": "system", "content": request.system}] if request.system else []
-    messages += [{"role": m.role, "content": m.content} for m in request.messages]
+    messages += [{"role": m.role, "content": m.text} for m in request.messages]
     reasoning_openai = model.provider == "openai" and model.supports("reasoning")
     body: dict[str, Any] = {
         "model": model.name,
