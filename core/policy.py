@@ -3,6 +3,12 @@
 It lives in ``data/policy.toml`` (or the file named by ``ORCHESTRA_POLICY``). ``load_policy``
 validates it strictly; ``save_policy`` writes it back, so the dashboard can edit it. A bad file
 raises ``ConfigError`` with one line that names the field and how to fix it.
+
+Without ``ORCHESTRA_POLICY``, the shipped ``data/policy.toml`` is never written: edits go to a
+local, git-ignored override (``data/policy.local.toml``, or the file named by
+``ORCHESTRA_POLICY_LOCAL``) holding only the settings that differ from the shipped ones, and
+``load_policy`` layers it over the shipped file. Saving keeps every comment of the file it edits
+(``tomlkit``).
 """
 
 from __future__ import annotations
@@ -10,16 +16,20 @@ from __future__ import annotations
 import os
 import tomllib
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from pathlib import Path
 
-import tomli_w
+import tomlkit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.catalog import DATA_DIR, Catalog, Tier
 from core.errors import ConfigError
 
 DEFAULT_POLICY = DATA_DIR / "policy.toml"
+DEFAULT_LOCAL_POLICY = DATA_DIR / "policy.local.toml"
+LOCAL_POLICY_ENV = "ORCHESTRA_POLICY_LOCAL"
+_LOCAL_HEADER = ("Local policy overrides (git-ignored), layered over data/policy.toml; "
+                 "only the settings that differ from it.")
 
 
 class _Section(BaseModel):
@@ -148,30 +158,111 @@ def policy_path(path: Path | str | None = None) -> Path:
     return Path(os.environ.get("ORCHESTRA_POLICY") or DEFAULT_POLICY)
 
 
-def load_policy(path: Path | str | None = None) -> Policy:
-    """Read and validate the policy file; a missing default file means the default policy."""
-    target = policy_path(path)
+def local_policy_path() -> Path:
+    """The local override file: ``ORCHESTRA_POLICY_LOCAL``, else ``data/policy.local.toml``."""
+    return Path(os.environ.get(LOCAL_POLICY_ENV) or DEFAULT_LOCAL_POLICY)
+
+
+def _layered() -> bool:
+    """True when the shipped defaults plus the local override are in use (no file was named)."""
+    return not os.environ.get("ORCHESTRA_POLICY")
+
+
+def _read_toml(target: Path, *, missing_ok: bool) -> dict[str, Any]:
+    """The TOML table in ``target``; {} for a missing file when ``missing_ok``."""
     try:
-        raw = tomllib.loads(target.read_text())
+        return tomllib.loads(target.read_text())
     except FileNotFoundError:
-        if path is None and target == DEFAULT_POLICY:
-            return Policy()
+        if missing_ok:
+            return {}
         raise ConfigError(f"policy file {target} not found; restore data/policy.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"policy file {target} is not valid TOML ({exc}); fix the syntax") from exc
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` laid on top, table by table."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _validated(raw: dict[str, Any], source: Path) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"policy file {target}: {_first_problem(exc)}") from exc
+        raise ConfigError(f"policy file {source}: {_first_problem(exc)}") from exc
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """Read and validate the policy file; a missing default file means the default policy.
+    With no file named, the local override (if any) is layered over the shipped file."""
+    target = policy_path(path)
+    if path is not None or not _layered():
+        return _validated(_read_toml(target, missing_ok=False), target)
+    shipped = _read_toml(DEFAULT_POLICY, missing_ok=True)
+    local = local_policy_path()
+    override = _read_toml(local, missing_ok=True)
+    _validated(shipped, DEFAULT_POLICY)
+    return _validated(_merged(shipped, override), local if override else DEFAULT_POLICY)
 
 
 def save_policy(policy: Policy, path: Path | str | None = None) -> Path:
-    """Write the policy as TOML (validated first); returns the path written."""
-    target = policy_path(path)
+    """Write the policy as TOML (validated first), keeping the file's comments; returns the
+    path written. With no file named, only the settings that differ from the shipped file are
+    written, to the local override; the shipped file is left as it is."""
     checked = Policy.model_validate(policy.model_dump())
+    values = _toml_values(checked.model_dump(mode="python"))
+    base: dict[str, Any] | None = None
+    if path is None and _layered():
+        target = local_policy_path()
+        shipped = _validated(_read_toml(DEFAULT_POLICY, missing_ok=True), DEFAULT_POLICY)
+        base = _toml_values(shipped.model_dump(mode="python"))
+    else:
+        target = policy_path(path)
+    try:
+        document = tomlkit.parse(target.read_text())
+    except FileNotFoundError:
+        document = tomlkit.document()
+        if base is not None:
+            document.add(tomlkit.comment(_LOCAL_HEADER))
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"policy file {target} is not valid TOML ({exc}); fix the syntax") from exc
+    _sync_table(document, values, base)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(tomli_w.dumps(checked.model_dump(mode="python")))
+    target.write_text(tomlkit.dumps(document))
     return target
+
+
+def _toml_values(value: Any) -> Any:
+    """A policy dump in types TOML can hold (Decimal USD amounts as TOML floats)."""
+    if isinstance(value, dict):
+        return {key: _toml_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_toml_values(item) for item in value]
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _sync_table(table: Any, values: dict[str, Any], base: dict[str, Any] | None) -> None:
+    """Make ``table`` hold ``values``, touching only the entries that change (so comments and
+    layout stay). With ``base``, entries equal to it are left out (or removed)."""
+    for key, value in values.items():
+        default = None if base is None else base.get(key)
+        if isinstance(value, dict):
+            if key not in table:
+                table[key] = tomlkit.table()
+            _sync_table(table[key], value, default if isinstance(default, dict) else None)
+            if base is not None and not table[key]:
+                del table[key]
+        elif base is not None and value == default:
+            if key in table:
+                del table[key]
+        elif key not in table or table[key] != value:
+            table[key] = value
 
 
 def _first_problem(exc: ValidationError) -> str:
