@@ -24,13 +24,21 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     ``started_at``/``ended_at`` as TIMESTAMP, plus ``day`` (the UTC date of ``started_at``),
     stored so that history aggregates by day without computing it per row. ``attempt_id`` is
     the key, so re-flushing a batch never duplicates a row. ``trace_id``/``span_id`` (m003)
-    are the OpenTelemetry ids of the attempt's span (hex; empty when tracing is off).
+    are the OpenTelemetry ids of the attempt's span (hex; empty when tracing is off), and
+    ``purpose`` says what the call was for (task, pattern, judge, planner, scorer, ask, ...).
 ``comparisons``
     One row per compare/refine/moa/vote: ``comparison_id``, ``kind``, ``prompt``,
     ``created_at``, ``meta_json``. Its answers are the attempts with that ``comparison_id``.
 ``ratings``
     Judgements of attempts, appended (never updated): ``rating`` 1–5 or NULL, ``best``,
     ``rater``, ``source`` person|judge, ``note``, ``created_at``.
+``outcomes``
+    How well a model answered a prompt (m004), what the learned ranker learns from:
+    ``outcome_id`` key; ``prompt`` text and ``prompt_hash`` (sha256 hex of the text); ``kind``
+    the task kind; ``model`` (a catalog id, or an imported table's own model name); ``score`` in
+    [0, 1]; ``source`` person|judge|eval|import; ``cost_usd`` (NULL = unknown);
+    ``input_tokens``/``output_tokens`` (NULL = unknown); ``latency_ms``; ``dataset``;
+    ``attempt_id`` (NULL when not from an attempt); ``created_at``.
 """
 
 from __future__ import annotations
@@ -125,16 +133,40 @@ M002_RUN_OWNER: Migration = (
     ("ALTER TABLE runs ADD COLUMN owner VARCHAR NOT NULL DEFAULT ''",),
 )
 
-M003_TRACE_IDS: Migration = (
-    "m003_trace_ids",
+M003_ATTEMPT_TRACES: Migration = (
+    "m003_attempt_traces",
     ("ALTER TABLE attempts ADD COLUMN trace_id VARCHAR NOT NULL DEFAULT ''",
-     "ALTER TABLE attempts ADD COLUMN span_id VARCHAR NOT NULL DEFAULT ''"),
+     "ALTER TABLE attempts ADD COLUMN span_id VARCHAR NOT NULL DEFAULT ''",
+     "ALTER TABLE attempts ADD COLUMN purpose VARCHAR NOT NULL DEFAULT ''"),
+)
+
+M004_OUTCOMES: Migration = (
+    "m004_outcomes",
+    (
+        """CREATE TABLE outcomes (
+            outcome_id VARCHAR PRIMARY KEY,
+            prompt VARCHAR NOT NULL,
+            prompt_hash VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL DEFAULT '',
+            model VARCHAR NOT NULL,
+            score DOUBLE NOT NULL CHECK (score BETWEEN 0 AND 1),
+            source VARCHAR NOT NULL CHECK (source IN ('person', 'judge', 'eval', 'import')),
+            cost_usd DECIMAL(18, 8),
+            input_tokens BIGINT CHECK (input_tokens >= 0),
+            output_tokens BIGINT CHECK (output_tokens >= 0),
+            latency_ms DOUBLE,
+            dataset VARCHAR NOT NULL DEFAULT '',
+            attempt_id VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        )""",
+    ),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_RUN_OWNER,
-    M003_TRACE_IDS,
+    M003_ATTEMPT_TRACES,
+    M004_OUTCOMES,
 )
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (

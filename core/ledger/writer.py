@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from core.errors import LedgerError
 from core.ledger.db import DEFAULT_LOCK_TIMEOUT_S, resolve_db_path, transact
+from core.ledger.outcomes import rating_outcome
 from core.ledger.records import (
     from_unix,
     ComparisonKind,
@@ -329,6 +330,7 @@ class Ledger:
             [record.attempt_id, record.rating, record.best, record.rater, record.source,
              record.note, record.created_at],
         )
+        self.transact(lambda con: rating_outcome(con, record))  # the rating as an outcome
         return record
 
     def get_ratings(
