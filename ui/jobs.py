@@ -134,18 +134,14 @@ def default_compare_models(catalog: Catalog, count: int = 3) -> list[str]:
 
 def save_ratings(stars: Mapping[str, int | None], best: str | None,
                  ledger: Ledger | None = None) -> int:
-    """Record a person's ratings (attempt id → 1–5 or None) and best pick; returns how many."""
+    """Record a person's ratings (attempt id → 1–5 or None) and best pick; returns how many
+    answers were judged. Saving again replaces the earlier judgement of each answer."""
     ledger = ledger or Ledger()
-    saved = 0
     for attempt_id, rating in stars.items():
-        if rating is None and attempt_id != best:
-            continue
         ledger.rate(attempt_id, rating, best=attempt_id == best, source="person")
-        saved += 1
     if best is not None and best not in stars:
         ledger.rate(best, None, best=True, source="person")
-        saved += 1
-    return saved
+    return len(stars) + (best is not None and best not in stars)
 
 
 def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) -> PlanResult:

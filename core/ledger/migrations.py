@@ -30,8 +30,9 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     One row per compare/refine/moa/vote: ``comparison_id``, ``kind``, ``prompt``,
     ``created_at``, ``meta_json``. Its answers are the attempts with that ``comparison_id``.
 ``ratings``
-    Judgements of attempts, appended (never updated): ``rating`` 1–5 or NULL, ``best``,
-    ``rater``, ``source`` person|judge, ``note``, ``created_at``.
+    Judgements of attempts: ``rating`` 1–5 or NULL, ``best``, ``rater``, ``source``
+    person|judge, ``note``, ``created_at``. One row per (attempt_id, source, rater) (m006): a
+    second judgement by the same rater replaces the first.
 ``outcomes``
     How well a model answered a prompt (m004), what the learned ranker learns from:
     ``outcome_id`` key; ``prompt`` text and ``prompt_hash`` (sha256 hex of the text); ``kind``
@@ -39,6 +40,11 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     [0, 1]; ``source`` person|judge|eval|import; ``cost_usd`` (NULL = unknown);
     ``input_tokens``/``output_tokens`` (NULL = unknown); ``latency_ms``; ``dataset``;
     ``attempt_id`` (NULL when not from an attempt); ``created_at``.
+``tool_calls``
+    Every tool call of a tool loop (m005): ``run_id``/``task_id`` (empty outside a run),
+    ``attempt_id`` of the model call that asked for it, ``call_id`` (the model's id for the call),
+    ``tool``, ``source`` (builtin, module:NAME, mcp:SERVER), ``arguments_json`` (secrets
+    redacted), ``started_at``, ``duration_ms``, ``status`` ok|error|timeout, ``error``.
 """
 
 from __future__ import annotations
@@ -162,11 +168,56 @@ M004_OUTCOMES: Migration = (
     ),
 )
 
+M005_TOOL_CALLS: Migration = (
+    "m005_tool_calls",
+    (
+        """CREATE TABLE tool_calls (
+            run_id VARCHAR NOT NULL DEFAULT '',
+            task_id VARCHAR NOT NULL DEFAULT '',
+            attempt_id VARCHAR NOT NULL,
+            call_id VARCHAR NOT NULL,
+            tool VARCHAR NOT NULL,
+            source VARCHAR NOT NULL DEFAULT '',
+            arguments_json VARCHAR NOT NULL DEFAULT '{}',
+            started_at TIMESTAMP NOT NULL,
+            duration_ms DOUBLE NOT NULL CHECK (duration_ms >= 0),
+            status VARCHAR NOT NULL CHECK (status IN ('ok', 'error', 'timeout')),
+            error VARCHAR NOT NULL DEFAULT '',
+            PRIMARY KEY (attempt_id, call_id)
+        )""",
+    ),
+)
+
+M006_RATINGS_UNIQUE: Migration = (
+    "m006_ratings_unique",
+    (  # the latest judgement per (attempt, source, rater) is kept; the table is rebuilt with
+       # the key because DuckDB cannot index rows deleted in the same transaction
+        """CREATE TABLE ratings_m006 AS SELECT * FROM ratings QUALIFY row_number() OVER (
+            PARTITION BY attempt_id, source, rater ORDER BY created_at DESC, rowid DESC) = 1""",
+        "DROP TABLE ratings",
+        """CREATE TABLE ratings (
+            attempt_id VARCHAR NOT NULL,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            best BOOLEAN NOT NULL DEFAULT false,
+            rater VARCHAR NOT NULL DEFAULT '',
+            source VARCHAR NOT NULL CHECK (source IN ('person', 'judge')),
+            note VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL,
+            UNIQUE (attempt_id, source, rater)
+        )""",
+        """INSERT INTO ratings (attempt_id, rating, best, rater, source, note, created_at)
+           SELECT attempt_id, rating, best, rater, source, note, created_at FROM ratings_m006""",
+        "DROP TABLE ratings_m006",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_RUN_OWNER,
     M003_ATTEMPT_TRACES,
     M004_OUTCOMES,
+    M005_TOOL_CALLS,
+    M006_RATINGS_UNIQUE,
 )
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (

@@ -35,6 +35,7 @@ from core.ledger.records import (
     record_from_row,
     utc_now,
 )
+from core.tools.records import ToolCallRecord
 from core.types import AttemptRecord
 
 T = TypeVar("T")
@@ -253,6 +254,12 @@ class Ledger:
 
         return self.transact(work)
 
+    def run_spend(self, run_id: str) -> Decimal:
+        """What a run's attempts cost so far (priced ones): where a resumed run's budget starts."""
+        return self.transact(lambda con: Decimal(str(con.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM attempts WHERE run_id = ?",
+            [run_id]).fetchall()[0][0])))
+
     def calls_since(self, since: float) -> list[tuple[float, str]]:
         """(unix start time, provider) of every attempt started since ``since`` (unix seconds),
         oldest first: seeds the rolling-day concentration cap."""
@@ -278,6 +285,29 @@ class Ledger:
             ORDER BY started_at, attempt_id"""
         params = [run_id, run_id, comparison_id, comparison_id]
         return self.transact(lambda con: _fetch_records(con, AttemptRecord, sql, params))
+
+    # -- tool calls ------------------------------------------------------------------------
+
+    def record_tool_calls(self, records: Iterable[ToolCallRecord]) -> None:
+        """Write tool calls in one transaction (a known (attempt_id, call_id) is ignored)."""
+        rows = [[r.run_id, r.task_id, r.attempt_id, r.call_id, r.tool, r.source,
+                 r.arguments_json, from_unix(r.started_at), r.duration_ms, r.status, r.error]
+                for r in records]
+        if rows:
+            self.transact(lambda con: con.executemany(
+                "INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows))
+
+    def get_tool_calls(self, run_id: str | None = None,
+                       attempt_ids: Iterable[str] | None = None) -> list[ToolCallRecord]:
+        """Tool calls of a run and/or asked by some attempts (every one if neither), oldest
+        first."""
+        ids = None if attempt_ids is None else list(attempt_ids)
+        sql = """SELECT * REPLACE (epoch(started_at) AS started_at) FROM tool_calls
+                 WHERE (? IS NULL OR run_id = ?) AND (?::VARCHAR[] IS NULL OR
+                       list_contains(?::VARCHAR[], attempt_id))
+                 ORDER BY started_at, call_id"""
+        params = [run_id, run_id, ids, ids]
+        return self.transact(lambda con: _fetch_records(con, ToolCallRecord, sql, params))
 
     # -- comparisons and ratings -----------------------------------------------------------
 
@@ -320,13 +350,16 @@ class Ledger:
         source: RatingSource = "person",
         note: str = "",
     ) -> RatingRecord:
-        """Append a judgement of an attempt (1–5 stars and/or "best of its comparison")."""
+        """Record a judgement of an attempt (1–5 stars and/or "best of its comparison"); the
+        same rater (``source`` and ``rater``) judging it again replaces the earlier one."""
         record = RatingRecord(
             attempt_id=attempt_id, rating=rating, best=best, rater=rater, source=source, note=note
         )
         self._execute(
             """INSERT INTO ratings (attempt_id, rating, best, rater, source, note, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (attempt_id, source, rater) DO UPDATE SET rating = excluded.rating,
+                   best = excluded.best, note = excluded.note, created_at = excluded.created_at""",
             [record.attempt_id, record.rating, record.best, record.rater, record.source,
              record.note, record.created_at],
         )
