@@ -22,7 +22,7 @@ from core.errors import (
 )
 from core.pricing import cost_of
 from core.providers.anthropic_messages import AnthropicMessages
-from core.types import ChatRequest, Message, Usage
+from core.types import ChatRequest, Message, TextDelta, Usage
 from fixtures.scripted import (
     KEY,
     Scripted,
@@ -161,7 +161,8 @@ async def test_error_event_mid_stream(catalog) -> None:
         async with client_for(adapter, Scripted(sse_transcript("anthropic_stream_error.sse")),
                               BASE) as client:
             async for event in adapter.stream(client, model, ask(model), mode="live"):
-                seen.append(event.text)
+                if isinstance(event, TextDelta):
+                    seen.append(event.text)
     assert seen == ["Hel"]
     assert caught.value.retryable and caught.value.status_code is None
     assert "overloaded_error" in caught.value.body

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,9 +20,19 @@ from core.providers.http_errors import (
     transport_errors,
 )
 from core.providers.sse import SSEEvent, aiter_sse
-from core.types import ChatRequest, ChatResult, Message, Mode, Usage
+from core.types import (
+    ChatRequest,
+    ChatResult,
+    Message,
+    Mode,
+    ToolCallDelta,
+    ToolCallPart,
+    Usage,
+)
 
 _BODY_EXCERPT = 500
+MAX_TOKEN_COUNT = 100_000_000
+"""No single call reports more tokens than this; a larger count is a malformed answer."""
 
 
 class Stopwatch:
@@ -47,9 +59,14 @@ class Stopwatch:
 def parse_json(ctx: CallContext, text: str, what: str = "body") -> Any:
     """``text`` as JSON, or MalformedResponse quoting an excerpt of it."""
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise ctx.malformed(f"{what} is not JSON", body=text[:_BODY_EXCERPT]) from exc
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON, whatever Python's parser accepts."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @contextmanager
@@ -57,14 +74,18 @@ def expect_shape(ctx: CallContext, payload: Any) -> Iterator[None]:
     """Turn a missing key or wrong type while reading ``payload`` into MalformedResponse."""
     try:
         yield
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         excerpt = json.dumps(payload)[:_BODY_EXCERPT]
         raise ctx.malformed(f"unexpected response shape ({type(exc).__name__}: {exc})",
                             body=excerpt) from exc
 
 
 def count(mapping: Any, *path: str) -> int:
-    """An integer token count at ``path`` inside nested dicts; absent or null counts as 0."""
+    """A token count at ``path`` inside nested dicts; absent or null counts as 0.
+
+    It must be a whole, finite number between 0 and ``MAX_TOKEN_COUNT`` (``12.0`` is taken as 12);
+    anything else raises ValueError, which ``expect_shape`` turns into MalformedResponse.
+    """
     value = mapping
     for key in path:
         if not isinstance(value, dict):
@@ -72,9 +93,100 @@ def count(mapping: Any, *path: str) -> int:
         value = value.get(key)
     if value is None:
         return 0
+    name = ".".join(path)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"token count {'.'.join(path)} is not a number: {value!r}")
+        raise ValueError(f"token count {name} is not a number: {value!r}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"token count {name} is not a whole number: {value!r}")
+    if not 0 <= value <= MAX_TOKEN_COUNT:
+        raise ValueError(f"token count {name} is out of range: {value!r}")
     return int(value)
+
+
+def text_field(value: Any, what: str) -> str | None:
+    """A field that must be a string or absent (finish reasons, ids); else ValueError."""
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{what} is not a string: {value!r}")
+
+
+def text_value(value: Any, what: str) -> str:
+    """A text field that may be absent (``""``) but must otherwise be a string."""
+    return text_field(value, what) or ""
+
+
+def parse_arguments(ctx: CallContext, name: str, raw: Any) -> dict[str, Any]:
+    """A tool call's arguments: a JSON object, given as text (``""`` is ``{}``) or as a dict.
+
+    Anything else (text that is not JSON, a JSON array...) is the model's mistake, raised as
+    MalformedResponse so the call stack can retry or fall back.
+    """
+    if isinstance(raw, dict):
+        return raw
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str):
+        raise ctx.malformed(f"tool call '{name}' has arguments that are not an object",
+                            body=json.dumps(raw)[:_BODY_EXCERPT])
+    value = parse_json(ctx, raw, what=f"the arguments of tool call '{name}'")
+    if not isinstance(value, dict):
+        raise ctx.malformed(f"tool call '{name}' has arguments that are not an object",
+                            body=raw[:_BODY_EXCERPT])
+    return value
+
+
+def check_tool_calls(
+    ctx: CallContext, request: ChatRequest, calls: list[ToolCallPart]
+) -> list[ToolCallPart]:
+    """``calls``, unless one names a tool the request did not offer (MalformedResponse)."""
+    offered = {tool.name for tool in request.tools}
+    for call in calls:
+        if call.name not in offered:
+            known = ", ".join(sorted(offered)) or "none"
+            raise ctx.malformed(f"the model called tool '{call.name}', which the request did "
+                                f"not offer (offered: {known})", body=call.model_dump_json())
+    return calls
+
+
+@dataclass
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class ToolCallAssembler:
+    """Builds whole tool calls from streamed ``ToolCallDelta`` pieces, keyed by ``index``."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, _PendingCall] = {}
+
+    def add(self, delta: ToolCallDelta) -> ToolCallDelta:
+        """Take one piece in (id and name once, arguments appended); return it."""
+        pending = self._calls.setdefault(delta.index, _PendingCall())
+        pending.id = pending.id or delta.id
+        pending.name = pending.name or delta.name
+        pending.arguments.append(delta.arguments)
+        return delta
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def calls(self, ctx: CallContext) -> list[ToolCallPart]:
+        """The assembled calls in index order; a call without a name or id is malformed."""
+        calls: list[ToolCallPart] = []
+        for index in sorted(self._calls):
+            pending = self._calls[index]
+            if not pending.name or not pending.id:
+                raise ctx.malformed(f"streamed tool call {index} came without a name or an id")
+            arguments = parse_arguments(ctx, pending.name, "".join(pending.arguments))
+            calls.append(ToolCallPart(id=pending.id, name=pending.name, arguments=arguments))
+        return calls
+
+
+def tool_result_text(content: str, is_error: bool) -> str:
+    """A tool result as text for protocols without an error flag (OpenAI): errors say so."""
+    return f"Error: {content}" if is_error else content
 
 
 def split_system(request: ChatRequest) -> tuple[str | None, list[Message]]:
@@ -94,6 +206,7 @@ def build_result(
     watch: Stopwatch,
     finish_reason: str | None,
     citations: list[str] | None = None,
+    tool_calls: list[ToolCallPart] | None = None,
 ) -> ChatResult:
     """The ChatResult of a finished call, priced with ``core.pricing.cost_of``."""
     latency = watch.elapsed_ms()
@@ -109,6 +222,7 @@ def build_result(
         ttft_ms=latency if ttft is None else ttft,
         finish_reason=finish_reason,
         citations=citations or [],
+        tool_calls=tool_calls or [],
     )
 
 
@@ -135,7 +249,7 @@ async def sse_events(
     body: dict[str, Any],
     classify: Classifier,
     params: dict[str, str] | None = None,
-) -> AsyncIterator[SSEEvent]:
+) -> AsyncGenerator[SSEEvent, None]:
     """POST ``body`` and yield the SSE events of the answer; failures are mapped on the way.
 
     Close it with ``contextlib.aclosing`` so the response is released when the caller stops early.
