@@ -14,6 +14,7 @@ from typing import Any
 
 from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json
+from core.cli.validate import check_max_tokens, positive_int, prompt_text
 from core.calls.stack import TaskOutcome, create_dispatcher, route_request_for
 from core.errors import ConfigError
 from core.calls.gateway import Gateway
@@ -85,8 +86,8 @@ async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) 
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.model:
-        default_catalog().model(args.model)  # unknown model → one-line error before any call
+    # an unknown model, or --max-tokens beyond its limit → one-line error before any call
+    check_max_tokens(args.max_tokens, [args.model] if args.model else [], default_catalog())
     request, pin = _request(args)
     outcome = asyncio.run(_ask(args, request, pin))
     result = outcome.result
@@ -103,26 +104,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a whole number ≥ 1")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``orchestra ask``."""
     parser = subparsers.add_parser("ask", help="send one prompt to one model")
-    parser.add_argument("prompt", nargs="?", default="", help="the prompt text")
+    parser.add_argument("prompt", nargs="?", default=None, type=prompt_text,
+                        help="the prompt text")
     parser.add_argument("--model", help="catalog id, e.g. openai:gpt-4o-mini (default: routed)")
     parser.add_argument("--template", help="a prompt-library template (see `orchestra prompts`)")
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                         help="a template variable (repeatable)")
     parser.add_argument("--system", default=None, help="a system prompt")
-    parser.add_argument("--max-tokens", type=_positive_int, default=1024)
+    parser.add_argument("--max-tokens", type=positive_int, default=1024,
+                        help="most tokens to write (at most the model's output limit)")
     parser.add_argument("--stream", action="store_true", help="print text as it arrives")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--db", help="ledger file (default: $ORCHESTRA_DB or data/orchestra.duckdb)")

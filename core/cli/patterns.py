@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json, print_table
+from core.cli.validate import check_max_tokens, positive_int, prompt_text, usd_amount
 from core.calls.gateway import Gateway
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
@@ -79,6 +81,7 @@ def _compare_text(result: Any) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
+    check_max_tokens(args.max_tokens, _models(args.models), default_catalog())
     result = _execute(args, lambda gateway, hook: compare(
         gateway, args.prompt, _models(args.models), system=args.system, template=args.template,
         vars=parse_vars(args.var), max_tokens=args.max_tokens, on_record=hook,
@@ -184,16 +187,6 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _dollars(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip().lstrip("$"))
-    except ArithmeticError:
-        raise argparse.ArgumentTypeError("must be an amount in USD, e.g. 0.05") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
 def _threshold(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -204,29 +197,31 @@ def _threshold(text: str) -> float:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``orchestra compare``, ``refine``, ``moa``, ``vote`` and ``prompts``."""
     p = subparsers.add_parser("compare", help="send one prompt to several models side by side")
-    p.add_argument("prompt", nargs="?", default=None, help="the prompt (or use --template)")
+    p.add_argument("prompt", nargs="?", default=None, type=prompt_text,
+                   help="the prompt (or use --template)")
     p.add_argument("--models", required=True, help="comma-separated catalog ids")
     p.add_argument("--system", default=None, help="a system prompt")
     p.add_argument("--template", default=None, help="a prompt-library template name")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="a template variable (repeatable)")
-    p.add_argument("--max-tokens", type=_positive_int, default=1024)
+    p.add_argument("--max-tokens", type=positive_int, default=1024,
+                   help="most tokens each model writes (at most its output limit)")
     _common(p)
     p.set_defaults(func=_run_compare)
 
     p = subparsers.add_parser("refine", help="draft, evaluate and revise until it passes")
-    p.add_argument("prompt")
+    p.add_argument("prompt", type=prompt_text)
     p.add_argument("--generator", required=True, help="the model that drafts")
     p.add_argument("--evaluator", required=True, help="the model that judges (another provider)")
     p.add_argument("--max-rounds", type=_positive_int, default=3)
     p.add_argument("--threshold", type=_threshold, default=0.8, help="pass score, 0-1")
-    p.add_argument("--cost-cap", type=_dollars, default=None,
+    p.add_argument("--cost-cap", type=usd_amount, default=None,
                    help="stop before spending more than this many USD")
     _common(p)
     p.set_defaults(func=_run_refine)
 
     p = subparsers.add_parser("moa", help="mixture of agents: proposers, then an aggregator")
-    p.add_argument("prompt")
+    p.add_argument("prompt", type=prompt_text)
     p.add_argument("--proposers", default=None, help="comma-separated ids (default: 3 from "
                    "the catalog)")
     p.add_argument("--aggregator", default=None, help="the model that synthesises")
@@ -235,7 +230,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_moa)
 
     p = subparsers.add_parser("vote", help="ask several models and take the majority answer")
-    p.add_argument("question")
+    p.add_argument("question", type=prompt_text)
     p.add_argument("--models", required=True, help="comma-separated catalog ids")
     p.add_argument("--choices", default=None, help="comma-separated allowed answers")
     _common(p)

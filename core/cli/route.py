@@ -7,6 +7,7 @@ import argparse
 from core.routing.budget import BudgetManager
 from core.catalog import TIERS, default_catalog
 from core.cli.output import print_json
+from core.cli.validate import prompt_text
 from core.calls.gateway import Gateway
 from core.policy import load_policy
 from core.routing.candidates import RouteRequest
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``orchestra route``."""
     parser = subparsers.add_parser(
         "route", help="show which model a task would be routed to, and why (calls nothing)")
-    parser.add_argument("task", help="the task text")
+    parser.add_argument("task", type=prompt_text, help="the task text")
     parser.add_argument("--kind", help="task kind (classify, code, research, design, ...)")
     parser.add_argument("--tier", choices=TIERS, help="pin the tier instead of scoring")
     parser.add_argument("--capability", action="append", choices=CAPABILITIES, metavar="C",

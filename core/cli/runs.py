@@ -8,10 +8,10 @@ import json
 import signal
 import sys
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.cli.output import print_json, print_table
+from core.cli.validate import check_budget, non_negative_int, plan_file, prompt_text
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
 from core.planning.choose import calls_as_attempts, make_plan
@@ -28,15 +28,6 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         for r in data["task_results"]
     ]
     return data
-
-
-def _budget(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return Decimal(text.lstrip("$"))  # RunSession refuses zero or less, with the fix
-    except InvalidOperation:
-        raise ConfigError(f"--budget takes an amount in USD such as 0.50, not {text!r}") from None
 
 
 async def _execute(session: RunSession, quiet: bool) -> RunSummary:
@@ -67,7 +58,7 @@ def _finish(summary: RunSummary, as_json: bool) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.demand and not args.plan:
         raise ConfigError('give a demand, e.g. orchestra run "compare A and B", or --plan FILE')
-    budget = _budget(args.budget)
+    budget = check_budget(args.budget)
     planned = asyncio.run(make_plan(args.demand or "", planner=args.planner, plan_file=args.plan))
     session = RunSession(planned.plan, budget_usd=budget, db_path=args.db)
     if planned.calls:
@@ -79,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    session = RunSession.resume(args.run_id, db_path=args.db, budget_usd=_budget(args.budget))
+    session = RunSession.resume(args.run_id, db_path=args.db, budget_usd=check_budget(args.budget))
     return _finish(asyncio.run(_execute(session, args.json)), args.json)
 
 
@@ -149,18 +140,21 @@ def _date(text: str) -> date:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``run``, ``resume``, ``runs``, ``show`` and ``history``."""
     run = subparsers.add_parser("run", help="plan a demand and run it in waves")
-    run.add_argument("demand", nargs="?", default="", help="what you want done")
-    run.add_argument("--plan", help="a plan file (JSON or YAML) instead of the planner")
+    run.add_argument("demand", nargs="?", default=None, type=prompt_text,
+                     help="what you want done")
+    run.add_argument("--plan", type=plan_file,
+                     help="a plan file (JSON or YAML) instead of the planner")
     run.add_argument("--planner", choices=("offline", "llm"), default="offline")
     run.set_defaults(func=_run)
     resume = subparsers.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("run_id")
     resume.set_defaults(func=_resume)
     for parser in (run, resume):
-        parser.add_argument("--budget", help="this run's budget in USD (default: policy)")
+        parser.add_argument("--budget",
+                            help="this run's budget in USD, at least 0.00000001 (default: policy)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
     runs = subparsers.add_parser("runs", help="list recent runs")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=non_negative_int, default=20, help="most runs to list")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=_runs)
     show = subparsers.add_parser("show", help="one run: its tasks and attempts")
