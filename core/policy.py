@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.catalog import DATA_DIR, Catalog, Tier
 from core.errors import ConfigError
+from core.tools.settings import ToolSettings
 
 DEFAULT_POLICY = DATA_DIR / "policy.toml"
 DEFAULT_LOCAL_POLICY = DATA_DIR / "policy.local.toml"
@@ -136,6 +137,7 @@ class Policy(_Section):
     complexity: ComplexitySettings = Field(default_factory=ComplexitySettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
 
     def baseline_model(self, catalog: Catalog) -> str:
         """The savings baseline: the configured model, else the priciest priced premium model."""

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "core.cli.route",
     "core.cli.sandbox",
     "core.cli.patterns",
+    "core.cli.tools",
 )
 
 
