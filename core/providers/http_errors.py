@@ -40,6 +40,7 @@ from core.errors import (
     RateLimited,
     ServerError,
 )
+from core.secrets import redact
 
 _SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 _MIN_SECRET_LENGTH = 4
@@ -140,10 +141,8 @@ class CallContext:
         return cls(model=model, secrets=secrets_of(client))
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret replaced by ``[redacted]``."""
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        """``text`` with every secret, and any vendor-masked echo of one, ``[redacted]``."""
+        return redact(text, self.secrets)  # core.secrets.redact: also masked echoes (issue 10)
 
     def error(
         self,
