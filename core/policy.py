@@ -213,28 +213,34 @@ def load_policy(path: Path | str | None = None) -> Policy:
     return _validated(_merged(shipped, override), local if override else DEFAULT_POLICY)
 
 
+def policy_save_path(path: Path | str | None = None) -> Path:
+    """Where ``save_policy`` writes: ``path``, else ``ORCHESTRA_POLICY``'s file, else the local
+    override (never the shipped ``data/policy.toml``)."""
+    return local_policy_path() if path is None and _layered() else policy_path(path)
+
+
 def save_policy(policy: Policy, path: Path | str | None = None) -> Path:
     """Write the policy as TOML (validated first), keeping the file's comments; returns the
     path written. With no file named, only the settings that differ from the shipped file are
     written, to the local override; the shipped file is left as it is."""
     checked = Policy.model_validate(policy.model_dump())
     values = _toml_values(checked.model_dump(mode="python"))
-    base: dict[str, Any] | None = None
-    if path is None and _layered():
-        target = local_policy_path()
-        shipped = _validated(_read_toml(DEFAULT_POLICY, missing_ok=True), DEFAULT_POLICY)
-        base = _toml_values(shipped.model_dump(mode="python"))
-    else:
-        target = policy_path(path)
+    target = policy_save_path(path)
+    override = path is None and _layered()
+    source = DEFAULT_POLICY if override else target
+    current = _validated(_read_toml(source, missing_ok=True), source)
+    base = _toml_values(current.model_dump(mode="python"))
     try:
         document = tomlkit.parse(target.read_text())
     except FileNotFoundError:
         document = tomlkit.document()
-        if base is not None:
+        if override:
             document.add(tomlkit.comment(_LOCAL_HEADER))
+        else:
+            base = {}  # a new file holds every setting
     except tomlkit.exceptions.ParseError as exc:
         raise ConfigError(f"policy file {target} is not valid TOML ({exc}); fix the syntax") from exc
-    _sync_table(document, values, base)
+    _sync_table(document, values, base, prune=override)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(tomlkit.dumps(document))
     return target
@@ -249,19 +255,24 @@ def _toml_values(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def _sync_table(table: Any, values: dict[str, Any], base: dict[str, Any] | None) -> None:
-    """Make ``table`` hold ``values``, touching only the entries that change (so comments and
-    layout stay). With ``base``, entries equal to it are left out (or removed)."""
+def _sync_table(table: Any, values: dict[str, Any], base: dict[str, Any], *,
+                prune: bool) -> None:
+    """Make ``table`` hold ``values`` where they differ from ``base`` (what the file already
+    means), touching only those entries so comments and layout stay. With ``prune`` (the
+    override), entries back at ``base`` are removed, and so are emptied tables."""
     for key, value in values.items():
-        default = None if base is None else base.get(key)
+        default = base.get(key)
         if isinstance(value, dict):
+            inner = default if isinstance(default, dict) else {}
             if key not in table:
+                if all(inner.get(k) == v for k, v in value.items()):
+                    continue
                 table[key] = tomlkit.table()
-            _sync_table(table[key], value, default if isinstance(default, dict) else None)
-            if base is not None and not table[key]:
+            _sync_table(table[key], value, inner, prune=prune)
+            if prune and not table[key]:
                 del table[key]
-        elif base is not None and value == default:
-            if key in table:
+        elif value == default:
+            if prune and key in table:
                 del table[key]
         elif key not in table or table[key] != value:
             table[key] = value
