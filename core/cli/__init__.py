@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "core.cli.sandbox",
     "core.cli.patterns",
     "core.cli.tools",
+    "core.cli.leaderboard",
 )
 
 
