@@ -45,11 +45,6 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     ``attempt_id`` of the model call that asked for it, ``call_id`` (the model's id for the call),
     ``tool``, ``source`` (builtin, module:NAME, mcp:SERVER), ``arguments_json`` (secrets
     redacted), ``started_at``, ``duration_ms``, ``status`` ok|error|timeout, ``error``.
-``tool_calls``
-    Every tool call of a tool loop (m005): ``run_id``/``task_id`` (empty outside a run),
-    ``attempt_id`` of the model call that asked for it, ``call_id`` (the model's id for the call),
-    ``tool``, ``source`` (builtin, module:NAME, mcp:SERVER), ``arguments_json`` (secrets
-    redacted), ``started_at``, ``duration_ms``, ``status`` ok|error|timeout, ``error``.
 """
 
 from __future__ import annotations
@@ -193,26 +188,6 @@ M005_TOOL_CALLS: Migration = (
     ),
 )
 
-M005_TOOL_CALLS: Migration = (
-    "m005_tool_calls",
-    (
-        """CREATE TABLE tool_calls (
-            run_id VARCHAR NOT NULL DEFAULT '',
-            task_id VARCHAR NOT NULL DEFAULT '',
-            attempt_id VARCHAR NOT NULL,
-            call_id VARCHAR NOT NULL,
-            tool VARCHAR NOT NULL,
-            source VARCHAR NOT NULL DEFAULT '',
-            arguments_json VARCHAR NOT NULL DEFAULT '{}',
-            started_at TIMESTAMP NOT NULL,
-            duration_ms DOUBLE NOT NULL CHECK (duration_ms >= 0),
-            status VARCHAR NOT NULL CHECK (status IN ('ok', 'error', 'timeout')),
-            error VARCHAR NOT NULL DEFAULT '',
-            PRIMARY KEY (attempt_id, call_id)
-        )""",
-    ),
-)
-
 M006_RATINGS_UNIQUE: Migration = (
     "m006_ratings_unique",
     (  # the latest judgement per (attempt, source, rater) is kept; the table is rebuilt with
@@ -241,7 +216,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     M002_RUN_OWNER,
     M003_ATTEMPT_TRACES,
     M004_OUTCOMES,
-    M005_TOOL_CALLS,
     M005_TOOL_CALLS,
     M006_RATINGS_UNIQUE,
 )

@@ -36,7 +36,6 @@ from core.ledger.records import (
     utc_now,
 )
 from core.tools.records import ToolCallRecord
-from core.tools.records import ToolCallRecord
 from core.types import AttemptRecord
 
 T = TypeVar("T")
@@ -286,29 +285,6 @@ class Ledger:
             ORDER BY started_at, attempt_id"""
         params = [run_id, run_id, comparison_id, comparison_id]
         return self.transact(lambda con: _fetch_records(con, AttemptRecord, sql, params))
-
-    # -- tool calls ------------------------------------------------------------------------
-
-    def record_tool_calls(self, records: Iterable[ToolCallRecord]) -> None:
-        """Write tool calls in one transaction (a known (attempt_id, call_id) is ignored)."""
-        rows = [[r.run_id, r.task_id, r.attempt_id, r.call_id, r.tool, r.source,
-                 r.arguments_json, from_unix(r.started_at), r.duration_ms, r.status, r.error]
-                for r in records]
-        if rows:
-            self.transact(lambda con: con.executemany(
-                "INSERT OR IGNORE INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows))
-
-    def get_tool_calls(self, run_id: str | None = None,
-                       attempt_ids: Iterable[str] | None = None) -> list[ToolCallRecord]:
-        """Tool calls of a run and/or asked by some attempts (every one if neither), oldest
-        first."""
-        ids = None if attempt_ids is None else list(attempt_ids)
-        sql = """SELECT * REPLACE (epoch(started_at) AS started_at) FROM tool_calls
-                 WHERE (? IS NULL OR run_id = ?) AND (?::VARCHAR[] IS NULL OR
-                       list_contains(?::VARCHAR[], attempt_id))
-                 ORDER BY started_at, call_id"""
-        params = [run_id, run_id, ids, ids]
-        return self.transact(lambda con: _fetch_records(con, ToolCallRecord, sql, params))
 
     # -- tool calls ------------------------------------------------------------------------
 
