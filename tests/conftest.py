@@ -57,6 +57,8 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ORCHESTRA_SANDBOX_LATENCY_SCALE", "0")
     monkeypatch.setenv("ORCHESTRA_DB", str(tmp_path_factory.mktemp("ledger") / "test.duckdb"))
+    monkeypatch.setenv("ORCHESTRA_LOCAL_STATE",  # no test sees a developer's `orchestra local up`
+                       str(tmp_path_factory.mktemp("local") / "local_server.json"))
 
 
 @pytest.fixture

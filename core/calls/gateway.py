@@ -106,7 +106,8 @@ class Gateway:
         return {name: self.mode(name) for name in self.catalog.providers}
 
     def _local_configured(self, spec: ProviderSpec) -> bool:
-        return bool(spec.name in self._base_urls or os.environ.get(spec.base_url_env, "").strip())
+        return bool(spec.served or spec.name in self._base_urls
+                    or os.environ.get(spec.base_url_env, "").strip())
 
     # ── calls ────────────────────────────────────────────────────────────────────────────
     async def complete(self, request: ChatRequest) -> ChatResult:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "core.cli.patterns",
     "core.cli.tools",
     "core.cli.leaderboard",
+    "core.cli.local",
 )
 
 
