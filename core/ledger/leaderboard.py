@@ -198,3 +198,11 @@ def leaderboard_frame(rows: Sequence[LeaderboardRow]) -> pd.DataFrame:
             flat[f"{source}_count"] = q.count if q else 0
         records.append(flat)
     return pd.DataFrame.from_records(records)
+
+
+def task_kinds(ledger: Ledger | None = None) -> list[str]:
+    """Every task kind the ledger knows (of run tasks and of outcomes), sorted."""
+    sql = """SELECT kind FROM tasks WHERE kind <> '' UNION
+             SELECT kind FROM outcomes WHERE kind <> '' ORDER BY kind"""
+    return [row[0] for row in (ledger or Ledger()).transact(lambda con: con.execute(sql)
+                                                            .fetchall())]
