@@ -174,15 +174,14 @@ class Sandbox:
         if kind == "malformed":
             yield b'data: {"sandbox": "malformed chunk", "choices": [\n\n'
             return
-        pieces = answer.pieces
-        cut = max(1, len(pieces) // 2) if kind == "reset" else None
-        for start in range(0, len(pieces), STREAM_CHUNK_TOKENS):
-            if cut is not None and start >= cut:
+        frames = _middle_frames(protocol, parsed, answer)
+        cut = max(1, len(frames) // 2) if kind == "reset" else None
+        for index, (frame, tokens) in enumerate(frames):
+            if cut is not None and index >= cut:
                 raise SandboxConnectionReset("sandbox fault: connection reset mid-stream")
-            group = pieces[start : start + STREAM_CHUNK_TOKENS]
-            if start and per_token:
-                await asyncio.sleep(per_token * len(group))
-            yield protocol.stream_delta(parsed, answer, "".join(group), start + len(group))
+            if index and per_token:
+                await asyncio.sleep(per_token * tokens)
+            yield frame
         for frame in protocol.stream_end(parsed, answer):
             yield frame
 
@@ -208,6 +207,25 @@ class Sandbox:
         """An error response in the protocol's vendor shape, marked as a sandbox one."""
         body = protocol.error_body(status, kind, message, retry_after)  # type: ignore[arg-type]
         return JSONResponse(body, status_code=status, headers={**SANDBOX_HEADERS, **(headers or {})})
+
+
+def _middle_frames(
+    protocol: WireProtocol, parsed: ParsedRequest, answer: Answer
+) -> list[tuple[bytes, float]]:
+    """The frames between start and end, each with the tokens it carries (for pacing): tool-call
+    pieces, or the text in groups of ``STREAM_CHUNK_TOKENS``."""
+    if answer.tool_calls:
+        frames = protocol.stream_tool_calls(parsed, answer)
+        return [(frame, answer.output_tokens / len(frames)) for frame in frames]
+    pieces = answer.pieces
+    groups = [pieces[start:start + STREAM_CHUNK_TOKENS]
+              for start in range(0, len(pieces), STREAM_CHUNK_TOKENS)]
+    sent = 0
+    middle: list[tuple[bytes, float]] = []
+    for group in groups:
+        sent += len(group)
+        middle.append((protocol.stream_delta(parsed, answer, "".join(group), sent), len(group)))
+    return middle
 
 
 async def _hang(request: Request, seconds: float) -> None:

@@ -107,7 +107,7 @@ class SandboxConfig(BaseModel):
     def build(cls, **values: object) -> "SandboxConfig":
         """Validated settings; a bad value raises ``ConfigError`` naming the field."""
         try:
-            return cls(**values)  # type: ignore[arg-type]
+            return cls(**values)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -118,7 +118,7 @@ def _parse_env(var: str, raw: str, field: str, expected: str) -> object:
     """One environment value, validated as the field it feeds."""
     try:
         value: object = int(raw) if field == "seed" else float(raw)
-        SandboxConfig(**{field: value})  # type: ignore[arg-type]
+        SandboxConfig(**{field: value})
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"{var}={raw!r} is invalid: set it to {expected}, or unset it") from exc
     return value

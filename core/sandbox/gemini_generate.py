@@ -4,10 +4,16 @@ Streaming is ``:streamGenerateContent?alt=sse``: each ``data:`` chunk is a whole
 object with ``usageMetadata``; the last carries ``finishReason``. Structured output is
 ``generationConfig.responseMimeType = "application/json"`` with ``responseJsonSchema`` (a JSON
 schema) or ``responseSchema`` (Google's OpenAPI subset, upper-case types).
+
+Tools: ``tools[].functionDeclarations`` (``parametersJsonSchema``, or ``parameters`` in the
+OpenAPI subset) with ``toolConfig.functionCallingConfig`` (``mode`` AUTO / ANY / NONE,
+``allowedFunctionNames``); calls are ``functionCall`` parts, sent whole (a stream sends them in
+one chunk). A last user turn of ``functionResponse`` parts is what the answer is drawn from.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -17,12 +23,15 @@ from core.sandbox.protocols import (
     ErrorKind,
     ParsedRequest,
     WireProtocol,
+    known_choice,
+    offered_tool,
     positive_int,
     require,
     response_id,
     sse,
     text_of,
 )
+from core.sandbox.tools import OfferedTool, ToolOutcome
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -47,7 +56,7 @@ class GeminiGenerate(WireProtocol):
     def parse(
         self, body: dict[str, Any], model: ModelSpec, wire_model: str, stream: bool
     ) -> ParsedRequest:
-        contents = body.get("contents")
+        contents: Any = body.get("contents")
         require(isinstance(contents, list) and bool(contents), "contents is not specified")
         system = body.get("systemInstruction") or body.get("system_instruction") or {}
         texts = text_of(system.get("parts") if isinstance(system, dict) else system)
@@ -55,11 +64,12 @@ class GeminiGenerate(WireProtocol):
         for content in contents:
             require(isinstance(content, dict), "contents: each item must be a Content object")
             parts = text_of(content.get("parts"))
-            texts.extend(parts)
+            texts.extend(parts + _call_texts(content.get("parts")))
             if content.get("role", "user") == "user" and parts:
                 topic = parts[-1]
         config = body.get("generationConfig") or {}
         require(isinstance(config, dict), "generationConfig: must be an object")
+        tools = _offered(body.get("tools"))
         return ParsedRequest(
             model=model,
             wire_model=wire_model,
@@ -68,6 +78,9 @@ class GeminiGenerate(WireProtocol):
             max_tokens=positive_int(config.get("maxOutputTokens"), "maxOutputTokens"),
             stream=stream,
             schema=_schema_of(config),
+            tools=tools,
+            tool_choice=_choice(body.get("toolConfig") or body.get("tool_config"), tools),
+            tool_results=_results(contents),
         )
 
     def error_body(
@@ -101,7 +114,16 @@ class GeminiGenerate(WireProtocol):
 
     def complete_body(self, request: ParsedRequest, answer: Answer) -> dict[str, Any]:
         finish = "MAX_TOKENS" if answer.truncated else "STOP"
-        return self._chunk(request, answer.text, answer.output_tokens, finish)
+        body = self._chunk(request, answer.text, answer.output_tokens, finish)
+        if answer.tool_calls:
+            body["candidates"][0]["content"]["parts"] = [
+                {"functionCall": {"name": call.name, "args": call.arguments}}
+                for call in answer.tool_calls
+            ]
+        return body
+
+    def stream_tool_calls(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
+        return []  # the calls travel whole in the last chunk (stream_end)
 
     def stream_start(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
         return []
@@ -110,6 +132,8 @@ class GeminiGenerate(WireProtocol):
         return sse(self._chunk(request, text, sent, None))
 
     def stream_end(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
+        if answer.tool_calls:
+            return [sse(self.complete_body(request, answer))]
         finish = "MAX_TOKENS" if answer.truncated else "STOP"
         return [sse(self._chunk(request, "", answer.output_tokens, finish))]
 
@@ -133,14 +157,82 @@ class GeminiGenerate(WireProtocol):
         }
 
 
+def _offered(raw: Any) -> tuple[OfferedTool, ...]:
+    """The function declarations of every ``tools`` entry (camelCase or snake_case)."""
+    require(raw is None or isinstance(raw, list), "tools: must be an array")
+    tools = []
+    for entry in raw or []:
+        require(isinstance(entry, dict), "tools: each item must be a Tool object")
+        declarations = entry.get("functionDeclarations") or entry.get("function_declarations")
+        for index, decl in enumerate(declarations or []):
+            require(isinstance(decl, dict), "functionDeclarations: each must be an object")
+            schema = decl.get("parametersJsonSchema") or decl.get("parameters_json_schema")
+            if schema is None:
+                schema = _from_openapi(decl.get("parameters") or {"type": "OBJECT"})
+            tools.append(offered_tool(decl.get("name"), decl.get("description"), schema,
+                                      f"functionDeclarations[{index}]"))
+    return tuple(tools)
+
+
+def _choice(raw: Any, tools: tuple[OfferedTool, ...]) -> str:
+    """``functionCallingConfig``: AUTO, NONE, or ANY (one allowed name: that tool)."""
+    config = raw.get("functionCallingConfig") or raw.get("function_calling_config") \
+        if isinstance(raw, dict) else None
+    if not isinstance(config, dict):
+        return "auto" if tools else "none"
+    mode = str(config.get("mode") or "AUTO").upper()
+    if mode == "NONE":
+        return "none"
+    allowed = config.get("allowedFunctionNames") or config.get("allowed_function_names") or []
+    if mode in ("ANY", "VALIDATED") and isinstance(allowed, list) and len(allowed) == 1:
+        return known_choice(str(allowed[0]), tools, "allowedFunctionNames")
+    return "required" if mode == "ANY" else "auto"
+
+
+def _call_texts(parts: Any) -> list[str]:
+    """The arguments and responses in function parts (they count as input)."""
+    texts = []
+    for part in parts if isinstance(parts, list) else []:
+        for key in ("functionCall", "function_call", "functionResponse", "function_response"):
+            if isinstance(part, dict) and isinstance(part.get(key), dict):
+                texts.append(json.dumps(part[key].get("args") or part[key].get("response")))
+    return texts
+
+
+def _results(contents: list[Any]) -> tuple[ToolOutcome, ...]:
+    """The ``functionResponse`` parts of the last user turn."""
+    last = contents[-1]
+    if last.get("role", "user") != "user" or not isinstance(last.get("parts"), list):
+        return ()
+    results = []
+    for part in last["parts"]:
+        response = part.get("functionResponse") or part.get("function_response") \
+            if isinstance(part, dict) else None
+        if isinstance(response, dict):
+            results.append(_outcome(response))
+    return tuple(results)
+
+
+def _outcome(response: dict[str, Any]) -> ToolOutcome:
+    """A functionResponse as a result: ``output`` (or ``error``) text, else the JSON."""
+    body = response.get("response")
+    body = body if isinstance(body, dict) else {"output": body}
+    is_error = "error" in body and "output" not in body
+    value = body.get("error") if is_error else body.get("output", body.get("result", body))
+    text = value if isinstance(value, str) else json.dumps(value)
+    return ToolOutcome(str(response.get("name")), text, is_error)
+
+
 def _schema_of(config: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON schema asked for, translating ``responseSchema``'s OpenAPI subset."""
     if config.get("responseMimeType") != "application/json":
         return None
-    if isinstance(config.get("responseJsonSchema"), dict):
-        return config["responseJsonSchema"]
-    if isinstance(config.get("responseSchema"), dict):
-        return _from_openapi(config["responseSchema"])
+    json_schema, openapi = config.get("responseJsonSchema"), config.get("responseSchema")
+    if isinstance(json_schema, dict):
+        return json_schema
+    if isinstance(openapi, dict):
+        translated: dict[str, Any] = _from_openapi(openapi)
+        return translated
     return {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
 

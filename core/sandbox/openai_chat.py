@@ -3,6 +3,9 @@
 Requests: ``messages``, ``max_tokens``/``max_completion_tokens``, ``stream`` with
 ``stream_options.include_usage``, ``response_format`` (``json_schema`` or ``json_object``).
 Perplexity answers carry ``citations`` and ``search_results``; xAI takes ``search_parameters``.
+Tools: ``tools[].function`` and ``tool_choice`` in, ``message.tool_calls`` (streamed as
+``delta.tool_calls`` pieces by ``index``) and ``finish_reason: tool_calls`` out; trailing
+``role: tool`` messages are the results the answer is drawn from.
 """
 
 from __future__ import annotations
@@ -12,16 +15,21 @@ from typing import Any
 
 from core.catalog import ModelSpec
 from core.sandbox.protocols import (
+    STREAM_PIECE_TOKENS,
     Answer,
     ErrorKind,
     ParsedRequest,
     WireProtocol,
+    call_pieces,
+    known_choice,
+    offered_tool,
     positive_int,
     require,
     response_id,
     sse,
     text_of,
 )
+from core.sandbox.tools import OfferedTool, ToolOutcome
 
 # error kind -> (type, code, param), as OpenAI's error objects carry them
 _ERRORS: dict[str, tuple[str, str | None, str | None]] = {
@@ -54,16 +62,17 @@ class OpenAIChat(WireProtocol):
     def parse(
         self, body: dict[str, Any], model: ModelSpec, wire_model: str, stream: bool
     ) -> ParsedRequest:
-        messages = body.get("messages")
+        messages: Any = body.get("messages")
         require(isinstance(messages, list) and bool(messages), "messages: must be a non-empty array")
         texts: list[str] = []
         topic = ""
         for message in messages:
             require(isinstance(message, dict) and "role" in message, "messages: each needs a role")
             parts = text_of(message.get("content"))
-            texts.extend(parts)
+            texts.extend(parts + _call_texts(message))
             if message["role"] == "user" and parts:
                 topic = parts[-1]
+        tools = _offered(body.get("tools"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         schema, name = _schema_of(body.get("response_format"))
         stream_options = body.get("stream_options") or {}
@@ -78,6 +87,9 @@ class OpenAIChat(WireProtocol):
             schema=schema,
             schema_name=name,
             live_search=_wants_search(model, body),
+            tools=tools,
+            tool_choice=_choice(body.get("tool_choice"), tools),
+            tool_results=_results(messages),
         )
 
     def error_body(
@@ -98,10 +110,18 @@ class OpenAIChat(WireProtocol):
 
     def complete_body(self, request: ParsedRequest, answer: Answer) -> dict[str, Any]:
         body = self._envelope(request, "chat.completion")
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+        if answer.tool_calls:
+            message["content"] = None
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments_json}}
+                for c in answer.tool_calls
+            ]
         body["choices"] = [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": _finish_reason(answer),
             }
@@ -110,7 +130,19 @@ class OpenAIChat(WireProtocol):
         return self._with_citations(body, answer)
 
     def stream_start(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
-        return [self._chunk(request, answer, {"role": "assistant", "content": ""}, None)]
+        content = None if answer.tool_calls else ""
+        return [self._chunk(request, answer, {"role": "assistant", "content": content}, None)]
+
+    def stream_tool_calls(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
+        frames = []
+        for index, call in enumerate(answer.tool_calls):
+            opening = {"index": index, "id": call.id, "type": "function",
+                       "function": {"name": call.name, "arguments": ""}}
+            frames.append(self._chunk(request, answer, {"tool_calls": [opening]}, None))
+            for piece in call_pieces(call, STREAM_PIECE_TOKENS):
+                delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                frames.append(self._chunk(request, answer, delta, None))
+        return frames
 
     def stream_delta(self, request: ParsedRequest, answer: Answer, text: str, sent: int) -> bytes:
         return self._chunk(request, answer, {"content": text}, None)
@@ -164,7 +196,7 @@ def _schema_of(response_format: Any) -> tuple[dict[str, Any] | None, str]:
         return _JSON_OBJECT_SCHEMA, "result"
     if kind != "json_schema":
         return None, "result"
-    spec = response_format.get("json_schema")
+    spec: Any = response_format.get("json_schema")
     require(isinstance(spec, dict), "response_format.json_schema: must be an object")
     schema = spec.get("schema")
     require(isinstance(schema, dict), "response_format.json_schema.schema: must be an object")
@@ -179,7 +211,64 @@ def _wants_search(model: ModelSpec, body: dict[str, Any]) -> bool:
     return isinstance(params, dict) and params.get("mode", "auto") != "off"
 
 
+def _offered(raw: Any) -> tuple[OfferedTool, ...]:
+    """The ``tools`` of a request: ``{type: function, function: {name, description, parameters}}``."""
+    require(raw is None or isinstance(raw, list), "tools: must be an array")
+    tools = []
+    for index, tool in enumerate(raw or []):
+        where = f"tools[{index}].function"
+        require(isinstance(tool, dict) and tool.get("type") == "function"
+                and isinstance(tool.get("function"), dict), f"{where}: Field required")
+        function = tool["function"]
+        schema = function.get("parameters", {"type": "object", "properties": {}})
+        tools.append(offered_tool(function.get("name"), function.get("description"), schema, where))
+    return tuple(tools)
+
+
+def _choice(raw: Any, tools: tuple[OfferedTool, ...]) -> str:
+    """``tool_choice``: a mode string, or ``{type: function, function: {name}}``."""
+    if raw is None:
+        return "auto" if tools else "none"
+    if isinstance(raw, dict):
+        function: Any = raw.get("function")
+        require(isinstance(function, dict), "tool_choice.function: Field required")
+        raw = function.get("name")
+    require(isinstance(raw, str), "tool_choice: must be a string or a function object")
+    return known_choice(str(raw), tools, "tool_choice")
+
+
+def _call_texts(message: dict[str, Any]) -> list[str]:
+    """The arguments of an assistant message's tool calls (they count as input)."""
+    calls = message.get("tool_calls")
+    texts = []
+    for call in calls if isinstance(calls, list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            texts.append(function["arguments"])
+    return texts
+
+
+def _results(messages: list[Any]) -> tuple[ToolOutcome, ...]:
+    """The ``role: tool`` messages that end the conversation, named after their calls."""
+    names: dict[str, str] = {}
+    for message in messages:
+        for call in message.get("tool_calls") or [] if isinstance(message, dict) else []:
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name"))
+    results: list[ToolOutcome] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        call_id = message.get("tool_call_id")
+        require(isinstance(call_id, str), "messages[].tool_call_id: Field required")
+        require(call_id in names, f"tool_call_id '{call_id}' answers no earlier tool call")
+        results.insert(0, ToolOutcome(names[call_id], "".join(text_of(message.get("content")))))
+    return tuple(results)
+
+
 def _finish_reason(answer: Answer) -> str:
+    if answer.tool_calls:
+        return "tool_calls"
     return "length" if answer.truncated else "stop"
 
 

@@ -16,10 +16,18 @@ from typing import Any, Literal
 
 from core.catalog import ModelSpec
 from core.sandbox.config import SandboxConfig
-from core.sandbox.schema import schema_instance, validation_errors
+from core.sandbox.schema import SchemaProblem, check_schema, schema_instance, validation_errors
 from core.sandbox.textgen import count_tokens, example_citations, sandbox_text, tokenize
+from core.sandbox.tools import (
+    OfferedTool,
+    PlannedCall,
+    ToolOutcome,
+    answer_from_results,
+    plan_calls,
+)
 
 logger = logging.getLogger(__name__)
+STREAM_PIECE_TOKENS = 3  # tokens per streamed piece of a tool call's arguments
 
 ErrorKind = Literal[
     "invalid_request",
@@ -47,8 +55,10 @@ class SandboxHTTPError(Exception):
 class ParsedRequest:
     """A request reduced to what the sandbox needs, whatever the protocol.
 
-    ``texts`` are every input text (system and messages, in order); ``topic`` is the last user
-    message; ``max_tokens`` is None when the request set no limit.
+    ``texts`` are every input text (system and messages, in order, tool calls' arguments and
+    results included); ``topic`` is the last user message; ``max_tokens`` is None when the
+    request set no limit. ``tools`` are the tools offered (``tool_choice`` ``auto``, ``none``,
+    ``required`` or a name) and ``tool_results`` the results the last turn sends back.
     """
 
     model: ModelSpec
@@ -61,6 +71,10 @@ class ParsedRequest:
     schema: dict[str, Any] | None = None
     schema_name: str = "result"
     live_search: bool = False
+    tools: tuple[OfferedTool, ...] = ()
+    tool_choice: str = "auto"
+    tool_results: tuple[ToolOutcome, ...] = ()
+    call_id_prefix: str = "call_"
 
     @cached_property
     def prompt(self) -> str:
@@ -82,6 +96,7 @@ class Answer:
     structured: Any = None
     is_structured: bool = False
     citations: tuple[str, ...] = ()
+    tool_calls: tuple[PlannedCall, ...] = ()
 
     @property
     def text(self) -> str:
@@ -95,22 +110,43 @@ class Answer:
 
 
 def build_answer(config: SandboxConfig, request: ParsedRequest) -> Answer:
-    """The deterministic answer to a request: text capped by max_tokens, or a schema instance."""
+    """The deterministic answer to a request: text capped by max_tokens, a schema instance, tool
+    calls (``core.sandbox.tools``), or the answer drawn from the tool results sent back."""
     model = request.model
     citations: tuple[str, ...] = ()
     if request.live_search:
         citations = tuple(example_citations(config.seed, model.id, request.topic))
+    if request.schema is None and request.tools and not request.tool_results:
+        prefix = response_id(request.call_id_prefix, request) + "_"
+        calls = plan_calls(request.tools, request.tool_choice, request.topic, config.seed, prefix)
+        if calls:
+            spoken = "".join(call.name + call.arguments_json for call in calls)
+            return Answer(tuple(tokenize(spoken)), tool_calls=calls)
     if request.schema is not None:
-        instance = schema_instance(request.schema, config.seed, model.id, request.prompt)
+        instance = _asked_instance(config, request)
+        if instance is None:
+            instance = schema_instance(request.schema, config.seed, model.id, request.prompt)
         problems = validation_errors(instance, request.schema)
         if problems:
             logger.warning("sandbox: %s instance breaks its schema: %s", model.id, problems[0])
         text = json.dumps(instance, separators=(", ", ": "))
         return Answer(tuple(tokenize(text)), False, instance, True, citations)
-    text = sandbox_text(config.seed, model.id, request.prompt, model.tier, request.topic)
+    if request.tool_results:
+        text = answer_from_results(request.tool_results)
+    else:
+        text = sandbox_text(config.seed, model.id, request.prompt, model.tier, request.topic)
     pieces = tokenize(text)
     limit = min(request.max_tokens or model.max_output_tokens, model.max_output_tokens)
     return Answer(tuple(pieces[:limit]), len(pieces) > limit, citations=citations)
+
+
+def _asked_instance(config: SandboxConfig, request: ParsedRequest) -> Any:
+    """A forced tool's arguments when the prompt plainly asks for what it does, else None."""
+    if request.tool_choice not in {tool.name for tool in request.tools}:
+        return None
+    calls = plan_calls(request.tools, request.tool_choice, request.topic, config.seed, "",
+                       fallback=False)
+    return calls[0].arguments if calls else None
 
 
 def response_id(prefix: str, request: ParsedRequest) -> str:
@@ -138,6 +174,31 @@ def text_of(content: Any) -> list[str]:
             elif isinstance(part, str):
                 texts.append(part)
     return texts
+
+
+def call_pieces(call: PlannedCall, size: int) -> list[str]:
+    """A call's arguments JSON cut into pieces of ``size`` tokens, as a model streams them."""
+    tokens = tokenize(call.arguments_json)
+    return ["".join(tokens[i:i + size]) for i in range(0, len(tokens), size)] or [""]
+
+
+def offered_tool(name: Any, description: Any, schema: Any, where: str) -> OfferedTool:
+    """One offered tool, checked as the vendor checks it (a 400 naming ``where`` otherwise)."""
+    require(isinstance(name, str) and bool(name), f"{where}.name: Field required")
+    require(isinstance(schema, dict), f"{where}: the parameters schema must be an object")
+    try:
+        check_schema(schema)
+    except SchemaProblem as exc:
+        raise SandboxHTTPError(400, "invalid_request", f"{where}: {exc}") from exc
+    return OfferedTool(str(name), description if isinstance(description, str) else "", schema)
+
+
+def known_choice(choice: str, tools: tuple[OfferedTool, ...], where: str) -> str:
+    """``choice`` if it is auto/none/required or names an offered tool (a 400 otherwise)."""
+    names = {tool.name for tool in tools}
+    require(choice in ("auto", "none", "required") or choice in names,
+            f"{where}: no tool named '{choice}' was offered")
+    return choice
 
 
 def require(condition: bool, message: str) -> None:
@@ -198,4 +259,8 @@ class WireProtocol:
 
     def stream_end(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
         """Frames sent after the last token (finish reason, usage, terminator)."""
+        raise NotImplementedError
+
+    def stream_tool_calls(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
+        """The frames of a tool-call answer between ``stream_start`` and ``stream_end``."""
         raise NotImplementedError

@@ -198,4 +198,5 @@ def _number(schema: dict[str, Any], kind: str, rng: random.Random) -> int | floa
             value = math.ceil(value / step) * step
             value = value if value <= high else value - step
         return value
-    return min(max(round(rng.uniform(low, high), 3), low), high) if high > low else low
+    bounded: int | float = min(max(round(rng.uniform(low, high), 3), low), high) if high > low else low
+    return bounded
