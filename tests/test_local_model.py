@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from core.ledger import Ledger
 from core.local import server
 from core.local.model import (DEFAULT_SHA256, MODEL_ENV, ModelChoice, ModelFileError,
                               check_model, choose_model, default_model_path, read_gguf_header)
@@ -150,3 +151,18 @@ def test_a_busy_port_is_refused_before_anything_starts(state_file: Path) -> None
         with pytest.raises(server.LocalServerError, match=f"port {port} on 127.0.0.1 is in use"):
             server.up(port=port)
     assert not state_file.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["ask", "hello", "--local-only"],
+    ["compare", "hello", "--models", "openai:gpt-4o-mini,anthropic:claude-haiku-4-5",
+     "--local-only"],
+    ["run", "write a haiku", "--local-only"],
+])
+def test_local_only_without_a_local_server_says_how_to_start_one(
+        argv: list[str], state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("orchestra: error: --local-only needs a running local model; start one with "
+                   "`orchestra local up` (or set OLLAMA_HOST to your Ollama server)")
+    assert Ledger().get_attempts() == []

@@ -19,6 +19,7 @@ from core.calls.stack import TaskOutcome, create_dispatcher, route_request_for
 from core.errors import ConfigError
 from core.calls.gateway import Gateway
 from core.ledger import Ledger
+from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.policy import load_policy
 from core.prompts import get_template
 from core.execution.runs import poorly_rated
@@ -66,7 +67,7 @@ def _request(args: argparse.Namespace) -> tuple[ChatRequest, str | None]:
 async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> TaskOutcome:
     ledger = Ledger(args.db)
     echo = args.stream and not args.json
-    async with Gateway() as gateway:
+    async with gateway_for(args.local_only) or Gateway() as gateway:
         with ledger.attempt_sink() as sink:
             policy = load_policy()
             dispatcher = create_dispatcher(gateway, policy, on_attempt=sink.add,
@@ -117,6 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=1024,
                         help="most tokens to write (at most the model's output limit)")
     parser.add_argument("--stream", action="store_true", help="print text as it arrives")
+    add_local_only_flag(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--db", help="ledger file (default: $ORCHESTRA_DB or data/orchestra.duckdb)")
     parser.set_defaults(func=_run)

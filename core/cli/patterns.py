@@ -20,6 +20,7 @@ from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json, print_table
 from core.cli.validate import check_max_tokens, positive_int, prompt_text, usd_amount
 from core.calls.gateway import Gateway
+from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
 
@@ -34,7 +35,7 @@ def _execute(args: argparse.Namespace,
     records: list[PatternRecord] = []
 
     async def main() -> BaseModel:
-        async with Gateway() as gateway:
+        async with gateway_for(getattr(args, "local_only", False)) or Gateway() as gateway:
             return await work(gateway, records.append)
 
     try:
@@ -207,6 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=positive_int, default=1024,
                    help="most tokens each model writes (at most its output limit)")
     _common(p)
+    add_local_only_flag(p)
     p.set_defaults(func=_run_compare)
 
     p = subparsers.add_parser("refine", help="draft, evaluate and revise until it passes")

@@ -14,6 +14,7 @@ from core.cli.output import print_json, print_table
 from core.cli.validate import check_budget, non_negative_int, plan_file, prompt_text
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
+from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.planning.choose import calls_as_attempts, make_plan
 from core.execution.runs import RunSession, reconcile_interrupted
 from core.execution.summary import RunSummary
@@ -59,8 +60,10 @@ def _run(args: argparse.Namespace) -> int:
     if not args.demand and not args.plan:
         raise ConfigError('give a demand, e.g. orchestra run "compare A and B", or --plan FILE')
     budget = check_budget(args.budget)
-    planned = asyncio.run(make_plan(args.demand or "", planner=args.planner, plan_file=args.plan))
-    session = RunSession(planned.plan, budget_usd=budget, db_path=args.db)
+    planned = asyncio.run(make_plan(args.demand or "", planner=args.planner, plan_file=args.plan,
+                                    gateway=gateway_for(args.local_only)))
+    session = RunSession(planned.plan, budget_usd=budget, db_path=args.db,
+                         gateway=gateway_for(args.local_only))
     if planned.calls:
         session.ledger.record_attempts(calls_as_attempts(planned.calls, run_id=session.run_id))
     if not args.json:
@@ -145,6 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--plan", type=plan_file,
                      help="a plan file (JSON or YAML) instead of the planner")
     run.add_argument("--planner", choices=("offline", "llm"), default="offline")
+    add_local_only_flag(run)
     run.set_defaults(func=_run)
     resume = subparsers.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("run_id")
