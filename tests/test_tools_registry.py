@@ -219,3 +219,13 @@ def test_policy_tools_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="tools.max_turns"):
         load_policy(path)
     assert json.loads(ToolSettings().model_dump_json())["timeout_s"] > 0
+
+
+async def test_mcp_servers_connect_only_when_a_needed_tool_is_not_local() -> None:
+    settings = ToolSettings(mcp=[{"name": "ghost", "command": "/nonexistent/mcp-server"}])
+    async with open_registry(settings, needed=["calculator"]) as registry:
+        assert [t.name for t in registry] == ["calculator", "clock", "http_get"]
+    for needed in (["word_count"], ["all"], None):
+        with pytest.raises(ConfigError, match="MCP server 'ghost'"):
+            async with open_registry(settings, needed=needed):
+                pass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -31,6 +31,7 @@ from pydantic import (
 from core.catalog import DATA_DIR, Capability, Tier, default_catalog
 from core.errors import PlanError, TemplateError, UnknownModel
 from core.prompts import get_template
+from core.types import TOOL_NAME_PATTERN
 
 TaskKind = Literal[
     "research", "analysis", "writing", "code", "review", "classification", "summarization",
@@ -43,7 +44,8 @@ TASK_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEFAULT_MAX_OUTPUT_TOKENS = 800
 MAX_OUTPUT_TOKENS_LIMIT = 32_000
 UPSTREAM_MARKER = "(the results of the earlier steps, given below)"
-_HAND_ONLY_FIELDS = ("model", "template", "vars")  # set in plan files, never asked of an LLM
+_HAND_ONLY_FIELDS = ("model", "template", "vars",  # set in plan files, never asked of an LLM
+                     "tools", "tool_choice")
 
 
 class Task(BaseModel):
@@ -52,6 +54,9 @@ class Task(BaseModel):
     ``id`` is a short slug (lowercase letters, digits, ``-`` and ``_``). ``complexity``,
     ``tier`` and ``model`` are routing hints, from loosest to tightest; ``model`` must be a
     catalog id. ``template`` names a prompt-library template rendered with ``vars``.
+    ``tools`` names tools the task's model may call (``all``: every tool of the policy), run
+    by the tool loop; ``tool_choice`` (auto, required or a tool's name) holds for its first
+    turn.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,11 +75,20 @@ class Task(BaseModel):
     )
     template: str | None = None
     vars: dict[str, str] = Field(default_factory=dict)
+    tools: list[Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]] = Field(default_factory=list)
+    tool_choice: str = "auto"
 
     @field_validator("capabilities")
     @classmethod
     def _dedupe_capabilities(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _check_tool_choice(self) -> "Task":
+        if self.tool_choice not in ("auto", "required", *self.tools):
+            raise PlanError(f"task '{self.id}' has tool_choice '{self.tool_choice}'; use auto, "
+                            "required or one of its tools")
+        return self
 
     @model_validator(mode="after")
     def _check_prompt_and_model(self) -> "Task":

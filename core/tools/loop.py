@@ -7,7 +7,9 @@ answered, so one model sees the whole conversation (it still falls back if it fa
 calls of one turn run concurrently, each within the timeout; their records are handed to
 ``record`` (the ledger) before the next turn. A tool's failure is returned to the model as an
 ``is_error`` result. ``max_turns`` bounds the model calls: if the last one still asks for
-tools, the loop stops with ``stopped="max_turns"`` and those calls are not run.
+tools, the loop stops with ``stopped="max_turns"`` and those calls are not run. A request's
+``tool_choice`` of ``required`` or a tool's name holds for the first turn only (later turns are
+``auto``), so that a forced call does not force every turn after it.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ async def run_tool_loop(
                 on_tool_call(item)
         messages.append(Message(role="tool", parts=[d.result for d in done]))
         turn_route = tools_route(route, outcome.model)
+        if offered.tool_choice != "none":
+            offered = offered.model_copy(update={"tool_choice": "auto"})
 
 
 def _assistant_message(result: ChatResult) -> Message:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TextIO
 
 from core.errors import ConfigError
 from core.tools.base import Tool
@@ -25,10 +26,11 @@ _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 async def connect_mcp(server: MCPServerSettings, stack: AsyncExitStack,
                       timeout_s: float) -> list[Tool]:
     """Connect to ``server`` for the life of ``stack`` and return its tools."""
-    from mcp import Client, StdioServerParameters
+    from mcp import Client, StdioServerParameters, stdio_client
 
-    target: Any = server.url or StdioServerParameters(command=server.command,
-                                                      args=list(server.args))
+    target: Any = server.url or stdio_client(
+        StdioServerParameters(command=server.command, args=list(server.args)),
+        errlog=_errlog())
     try:
         client = await stack.enter_async_context(
             Client(target, read_timeout_seconds=timeout_s))
@@ -78,6 +80,17 @@ def _result_text(result: Any) -> str:
     if result.structured_content is not None:
         return json.dumps(result.structured_content, default=str)
     return "\n".join(json.dumps(block.model_dump(mode="json")) for block in result.content)
+
+
+def _errlog() -> TextIO:
+    """Where a stdio server's stderr goes: ours, when it is a real file (not a capture)."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None and stream.fileno() >= 0:
+                return stream
+        except (AttributeError, OSError):
+            continue
+    raise ConfigError("no stderr to give an MCP server; run with a standard error stream")
 
 
 def _describe(exc: BaseException) -> str:

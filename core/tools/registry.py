@@ -76,20 +76,23 @@ def parse_tool_names(text: str) -> list[str]:
 
 
 @asynccontextmanager
-async def open_registry(settings: ToolSettings, *, include_mcp: bool = True,
+async def open_registry(settings: ToolSettings, *, needed: Sequence[str] | None = None,
                         http_transport: httpx.AsyncBaseTransport | None = None,
                         ) -> AsyncIterator[ToolRegistry]:
     """Every configured tool, with MCP servers connected for the duration of the block.
 
-    An error inside the block comes out as itself, not wrapped in the exception group that
-    the MCP clients' task groups put around it."""
+    With ``needed`` (tool names, or ``all``), MCP servers are connected only when a needed
+    tool is not already a built-in or module tool. An error inside the block comes out as
+    itself, not wrapped in the exception group that the MCP clients' task groups put around
+    it."""
     try:
         async with AsyncExitStack() as stack:
             registry = ToolRegistry(builtin_tools(settings, http_transport))
             for module in settings.modules:
                 for tool in module_tools(module):
                     registry.add(tool)
-            for server in settings.mcp if include_mcp else ():
+            wanted = needed is None or ALL in needed or any(n not in registry for n in needed)
+            for server in settings.mcp if wanted else ():
                 for tool in await connect_mcp(server, stack, settings.timeout_s):
                     registry.add(tool)
             yield registry
