@@ -8,9 +8,10 @@ from core.errors import ConfigError
 from ui.figures import (
     breaker_rows, budget_rows, edited_policy, key_rows, spend_today_by_provider,
 )
-from core.policy import load_policy, policy_path, save_policy
+from core.policy import load_policy, policy_save_path, save_policy
 from ui.views import money
 from ui.components import page_header, shared_breakers
+from ui.local_view import render_local_panel
 
 catalog, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "
                                "and the limits it keeps to.")
@@ -26,24 +27,36 @@ table = pd.DataFrame([{
     "as of": r["price_as_of"], "context": r["context_window"],
     "capabilities": ", ".join(r["capabilities"]),
 } for r in rows])
-st.dataframe(table, hide_index=True, column_config={
-    "context": st.column_config.NumberColumn(format="%d tokens")})
+st.dataframe(table, hide_index=True, use_container_width=True, row_height=34, column_config={
+    "model": st.column_config.TextColumn(width="medium"),
+    "label": st.column_config.TextColumn(width="medium"),
+    "tier": st.column_config.TextColumn(width="small"),
+    "mode": st.column_config.TextColumn(width="small"),
+    "context": st.column_config.NumberColumn(format="%d", width="small"),
+    "capabilities": st.column_config.TextColumn(width="large"),
+}, height=min(36 * len(table) + 40, 600))
 
-left, right = st.columns(2)
+left, right = st.columns([3, 2])
 with left:
     st.subheader("Keys")
-    st.dataframe(pd.DataFrame(key_rows(catalog, modes)), hide_index=True)
+    st.table(pd.DataFrame(key_rows(catalog, modes)).set_index("provider"))
 with right:
     st.subheader("Circuit breakers")
-    st.dataframe(pd.DataFrame(breaker_rows(catalog.providers, shared_breakers().state())), hide_index=True)
+    st.caption("Every call this dashboard has made (runs, Compare, the judge, the planner).")
+    st.table(pd.DataFrame(breaker_rows(catalog.providers, shared_breakers().state()))
+             .set_index("provider"))
+
+render_local_panel()
 
 st.subheader("Budgets: today's burn")
 burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)
-st.dataframe(pd.DataFrame(burn), hide_index=True, column_config={
+st.dataframe(pd.DataFrame(burn), hide_index=True, use_container_width=True, column_config={
     "burn": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
 
 st.subheader("Policy")
-st.caption(f"Saved to `{policy_path()}`.")
+st.caption(f"Edits are saved to `{policy_save_path()}`, layered over the shipped defaults "
+           "(`data/policy.toml` itself is never changed). The Run page's budget starts at the "
+           "per-run budget.")
 with st.form("policy"):
     tiers, share, money_col = st.columns(3)
     with tiers:
@@ -58,7 +71,8 @@ with st.form("policy"):
                                     policy.concentration.min_calls)
     with money_col:
         st.markdown("**Budgets** (USD)")
-        per_run = st.number_input("Per run", 0.01, 1e6, float(policy.budget.per_run_usd))
+        per_run = st.number_input("Per run", 0.0001, 1e6, float(policy.budget.per_run_usd),
+                                  format="%.4f")
         per_provider = st.number_input("Per provider per day", 0.01, 1e6,
                                        float(policy.budget.per_provider_per_day_usd))
         global_day = st.number_input("All providers per day", 0.01, 1e6,
@@ -74,6 +88,6 @@ with st.form("policy"):
                            "warn_at": warn_at},
             }))
         except ConfigError as exc:
-            st.error(f"Not saved: {exc}")
+            st.error(f"Not saved. {exc}")
         else:
             st.success(f"Policy saved to {saved}.")

@@ -166,3 +166,33 @@ def test_local_only_without_a_local_server_says_how_to_start_one(
     assert err == ("orchestra: error: --local-only needs a running local model; start one with "
                    "`orchestra local up` (or set OLLAMA_HOST to your Ollama server)")
     assert Ledger().get_attempts() == []
+
+
+def test_sandbox_text_falls_back_to_its_own_when_no_local_server_runs(
+        state_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setenv("ORCHESTRA_SANDBOX_TEXT", "local")
+    assert main(["ask", "hello", "--model", "openai:gpt-4o-mini", "--max-tokens", "40",
+                 "--json"]) == 0
+    assert "sandbox" in json.loads(capsys.readouterr().out)["text"]
+
+
+def test_a_bad_sandbox_text_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.errors import ConfigError
+    from core.sandbox.config import SandboxConfig
+
+    monkeypatch.setenv("ORCHESTRA_SANDBOX_TEXT", "llama")
+    with pytest.raises(ConfigError, match="set it to local .* or generated, or unset it"):
+        SandboxConfig.from_env()
+
+
+def test_the_models_page_view_when_stopped(state_file: Path) -> None:
+    from ui.local_view import local_view
+
+    pid = _dead_pid()
+    write_record(_record(pid))
+    view = local_view()
+    assert view.record is None and view.speed is None and view.stale_pid == pid
+    assert view.model_id == ""

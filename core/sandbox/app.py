@@ -96,7 +96,8 @@ class Sandbox:
             return self._fault_error(protocol, parsed, fault)
         if fault is not None and fault.kind == "hang":
             await _hang(request, fault.hang_seconds)
-        answer = build_answer(self.config, parsed)
+        answer = (await asyncio.to_thread(build_answer, self.config, parsed)  # local model: HTTP
+                  if self.config.text == "local" else build_answer(self.config, parsed))
         if parsed.stream:
             return StreamingResponse(
                 self._stream(protocol, parsed, answer, fault),

@@ -35,6 +35,7 @@ ALL_FAULT_KINDS: tuple[FaultKind, ...] = (
 ENV_FAILURE_RATE = "ORCHESTRA_SANDBOX_FAILURE_RATE"
 ENV_SEED = "ORCHESTRA_SANDBOX_SEED"
 ENV_LATENCY_SCALE = "ORCHESTRA_SANDBOX_LATENCY_SCALE"
+ENV_TEXT = "ORCHESTRA_SANDBOX_TEXT"  # "local": answer text from the local model (core.local)
 
 
 class FaultSpec(BaseModel):
@@ -75,6 +76,7 @@ class SandboxConfig(BaseModel):
     hang_seconds: float = Field(default=30.0, ge=0.0)
     retry_after_seconds: float = Field(default=1.0, ge=0.0)
     faults: dict[str, FaultSpec] = Field(default_factory=dict)
+    text: Literal["generated", "local"] = "generated"  # where answer text comes from
 
     def fault_spec_for(self, model_id: str, provider: str) -> FaultSpec:
         """The fault settings that apply to one model: its override, its provider's, or global."""
@@ -100,6 +102,12 @@ class SandboxConfig(BaseModel):
             raw = os.environ.get(var, "").strip()
             if raw:
                 values[field] = _parse_env(var, raw, field, kind)
+        text = os.environ.get(ENV_TEXT, "").strip()
+        if text:
+            if text not in ("generated", "local"):
+                raise ConfigError(f"{ENV_TEXT}={text!r} is invalid: set it to local (text from "
+                                  "`orchestra local up`'s model) or generated, or unset it")
+            values["text"] = text
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.build(**values)
 

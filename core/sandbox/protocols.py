@@ -17,7 +17,7 @@ from typing import Any, Literal
 from core.catalog import ModelSpec
 from core.sandbox.config import SandboxConfig
 from core.sandbox.schema import SchemaProblem, check_schema, schema_instance, validation_errors
-from core.sandbox.textgen import count_tokens, example_citations, sandbox_text, tokenize
+from core.sandbox.textgen import answer_text, count_tokens, example_citations, tokenize
 from core.sandbox.tools import (
     OfferedTool,
     PlannedCall,
@@ -134,7 +134,8 @@ def build_answer(config: SandboxConfig, request: ParsedRequest) -> Answer:
     if request.tool_results:
         text = answer_from_results(request.tool_results)
     else:
-        text = sandbox_text(config.seed, model.id, request.prompt, model.tier, request.topic)
+        text = answer_text(config.text, config.seed, model.id, request.prompt, model.tier,
+                           request.topic, request.max_tokens)
     pieces = tokenize(text)
     limit = min(request.max_tokens or model.max_output_tokens, model.max_output_tokens)
     return Answer(tuple(pieces[:limit]), len(pieces) > limit, citations=citations)

@@ -124,3 +124,19 @@ def _pick(rng: random.Random, items: tuple[str, ...], count: int) -> list[str]:
         rng.shuffle(batch)
         picked.extend(batch)
     return picked[:count]
+
+
+# ── hook: answer text from another source ─────────────────────────────────────────────────
+# ORCHESTRA_SANDBOX_TEXT=local (SandboxConfig.text) takes the text from the local model
+# (core.local.sandbox_text); everything above is unchanged and stays the fallback.
+def answer_text(source: str, seed: int, model_id: str, prompt: str, tier: str,
+                topic_source: str = "", max_tokens: int | None = None) -> str:
+    """The sandbox's answer text: the local model's when ``source`` is ``local`` and it
+    answers, else ``sandbox_text``."""
+    if source == "local":
+        from core.local.sandbox_text import local_answer
+
+        text = local_answer(prompt, max_tokens)
+        if text is not None:
+            return text
+    return sandbox_text(seed, model_id, prompt, tier, topic_source)
