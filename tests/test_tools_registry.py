@@ -229,3 +229,41 @@ async def test_mcp_servers_connect_only_when_a_needed_tool_is_not_local() -> Non
         with pytest.raises(ConfigError, match="MCP server 'ghost'"):
             async with open_registry(settings, needed=needed):
                 pass
+
+
+@pytest.fixture
+def mcp_http() -> Iterator[str]:
+    """The fixture MCP server over streamable HTTP on 127.0.0.1; yields its URL."""
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, MCP_SERVER, "http", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the MCP fixture server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_mcp_streamable_http_server(mcp_http: str) -> None:
+    settings = ToolSettings(mcp=[{"name": "web", "url": mcp_http}])
+    async with open_registry(settings) as registry:
+        tool = registry.get("reverse")
+        assert tool.source == "mcp:web"
+        assert await tool.run({"text": "stressed"}) == "desserts"

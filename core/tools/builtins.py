@@ -130,5 +130,5 @@ async def _fetch(target: httpx.URL, settings: ToolSettings,
 def builtin_tools(settings: ToolSettings,
                   transport: httpx.AsyncBaseTransport | None = None) -> list[Tool]:
     """The three built-ins, ``http_get`` bound to ``settings``."""
-    return [function_tool(calculator), function_tool(clock),
+    return [function_tool(calculator, in_thread=False), function_tool(clock, in_thread=False),
             http_get_tool(settings, transport)]

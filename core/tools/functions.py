@@ -32,9 +32,12 @@ _ARG_LINE = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
 _ARG_HEADERS = ("Args:", "Arguments:", "Parameters:")
 
 
-def function_tool(fn: Callable[..., Any], source: str = "builtin",
-                  name: str | None = None) -> Tool:
-    """A ``Tool`` that validates the model's arguments against ``fn``'s signature and calls it."""
+def function_tool(fn: Callable[..., Any], source: str = "builtin", name: str | None = None,
+                  *, in_thread: bool = True) -> Tool:
+    """A ``Tool`` that validates the model's arguments against ``fn``'s signature and calls it.
+
+    A sync ``fn`` runs in a worker thread unless ``in_thread`` is False (for quick functions
+    that never block, where the thread hop would cost more than the call)."""
     tool_name = name or fn.__name__
     if not re.match(TOOL_NAME_PATTERN, tool_name):
         raise ConfigError(f"function '{tool_name}' cannot be a tool name (letters, digits, _ "
@@ -56,7 +59,10 @@ def function_tool(fn: Callable[..., Any], source: str = "builtin",
                 f"{tool_name}: argument {where}: {first['msg']}; send arguments that fit the "
                 "tool's schema") from exc
         kwargs = {key: getattr(validated, key) for key in type(validated).model_fields}
-        result = await fn(**kwargs) if is_async else await asyncio.to_thread(fn, **kwargs)
+        if is_async:
+            result = await fn(**kwargs)
+        else:
+            result = await asyncio.to_thread(fn, **kwargs) if in_thread else fn(**kwargs)
         return result if isinstance(result, str) else to_json(result).decode()
 
     return Tool(spec=spec, run=run, source=source)
