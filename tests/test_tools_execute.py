@@ -94,6 +94,22 @@ def test_redaction_by_name_and_by_value() -> None:
         "items": [{"password": "[redacted]"}, "plain"], "monkey": "ok", "n": 3}
     assert json.loads(arguments_json({"api_key": "k", "x": 1})) == {"api_key": "[redacted]",
                                                                      "x": 1}
+    echo = {"note": "key was sk-live-AB*************MNOP, refused"}  # a vendor's masked echo
+    assert redact_arguments(echo, [secret]) == {"note": "key was [redacted], refused"}
+
+
+async def test_errors_in_the_ledger_are_redacted() -> None:
+    secret = "sk-live-ABCDEFGHIJKLMNOP"
+
+    async def leaky(url: str) -> str:
+        """Fails, quoting its argument."""
+        raise RuntimeError(f"cannot open {url}")
+
+    call = ToolCallPart(id="c7", name="leaky", arguments={"url": f"https://x/?key={secret}"})
+    done = await execute_call(call, {"leaky": function_tool(leaky)}, SITE, timeout_s=1,
+                              secrets=[secret])
+    assert secret not in done.record.error and "[redacted]" in done.record.error
+    assert secret not in done.record.arguments_json
 
 
 def test_ledger_keeps_tool_calls() -> None:

@@ -2,7 +2,8 @@
 
 ``execute_call`` turns whatever happens — a result, an exception, a timeout, an unknown tool —
 into a ``ToolResultPart`` for the model (``is_error`` on failure) and a ``ToolCallRecord``
-for the ledger. Only cancellation propagates: a tool's failure never fails the task.
+for the ledger (its arguments and error with ``secrets`` redacted). Only cancellation
+propagates: a tool's failure never fails the task.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from core.secrets import redact
 from core.tools.base import Tool
 from core.tools.records import ToolCallRecord, ToolCallStatus, arguments_json
 from core.types import ToolCallPart, ToolResultPart
@@ -43,7 +45,7 @@ class ExecutedCall:
 async def execute_call(call: ToolCallPart, tools: Mapping[str, Tool], site: CallSite, *,
                        timeout_s: float, secrets: Iterable[str] = ()) -> ExecutedCall:
     """Run ``call`` with its tool, within ``timeout_s``, inside an ``execute_tool`` span."""
-    tool = tools.get(call.name)
+    tool, secret_list = tools.get(call.name), list(secrets)
     tracer = trace.get_tracer(TRACER_NAME)
     attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name,
                   "gen_ai.tool.call.id": call.id}
@@ -58,8 +60,9 @@ async def execute_call(call: ToolCallPart, tools: Mapping[str, Tool], site: Call
     record = ToolCallRecord(
         run_id=site.run_id, task_id=site.task_id, attempt_id=site.attempt_id, call_id=call.id,
         tool=call.name, source=tool.source if tool else "", started_at=started,
-        duration_ms=(time.monotonic() - t0) * 1000, status=status, error=error,
-        arguments_json=arguments_json(call.arguments, secrets))
+        duration_ms=(time.monotonic() - t0) * 1000, status=status,
+        error=redact(error, secret_list), arguments_json=arguments_json(call.arguments,
+                                                                        secret_list))
     result = ToolResultPart(call_id=call.id, name=call.name, content=content,
                             is_error=status != "ok")
     return ExecutedCall(call=call, result=result, record=record)

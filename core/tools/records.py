@@ -1,8 +1,9 @@
 """What the ledger keeps of one tool call, and the redaction of its arguments.
 
 Arguments are stored as JSON with secrets removed: the value of any argument whose name says it
-is a secret (``api_key``, ``token``, ``password``, ``authorization``…) at any depth, and any
-occurrence of a known secret (the provider keys in the environment) in any string value.
+is a secret (``api_key``, ``token``, ``password``, ``authorization``…) at any depth, and, in any
+string value, every known secret (the provider keys in the environment) or masked echo of one
+(``core.secrets.redact``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-REDACTED = "[redacted]"
+from core.secrets import REDACTED, redact
+
 ToolCallStatus = Literal["ok", "error", "timeout"]
 _SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|passw(or)?d|authorization|credential|"
                           r"^key$|_key$)", re.IGNORECASE)
-_MIN_SECRET = 6
 
 
 class ToolCallRecord(BaseModel):
@@ -45,8 +46,7 @@ class ToolCallRecord(BaseModel):
 
 def redact_arguments(arguments: Any, secrets: Iterable[str] = ()) -> Any:
     """A copy of ``arguments`` with secret-named values and known secrets replaced."""
-    known = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
-    return _redact(arguments, known)
+    return _redact(arguments, list(secrets))
 
 
 def _redact(value: Any, secrets: list[str]) -> Any:
@@ -55,9 +55,8 @@ def _redact(value: Any, secrets: list[str]) -> Any:
                 for key, item in value.items()}
     if isinstance(value, list):
         return [_redact(item, secrets) for item in value]
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
+    if isinstance(value, str) and secrets:
+        return redact(value, secrets)
     return value
 
 
