@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "core.cli.runs",
     "core.cli.route",
     "core.cli.sandbox",
+    "core.cli.outcomes",
+    "core.cli.router",
     "core.cli.patterns",
     "core.cli.tools",
     "core.cli.leaderboard",

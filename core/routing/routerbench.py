@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ast
 import csv
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
+from core.ledger.outcomes import OutcomeRecord, prompt_hash, stable_outcome_id
 from core.routing.learned import OutcomeTable
 
 COST_SUFFIX = "|total_cost"
@@ -93,3 +95,22 @@ def read_routerbench(path: str | Path) -> OutcomeTable:
             [frame[f"{m}{RESPONSE_SUFFIX}"].astype(object).to_numpy() for m in models])
     prompts = [prompt_text(p) for p in frame["prompt"].tolist()]
     return OutcomeTable(prompts, models, scores, costs, responses)
+
+
+def outcome_records(table: OutcomeTable, dataset: str) -> list[OutcomeRecord]:
+    """One imported outcome per scored (prompt, model) cell, with ids stable across re-imports
+    (same dataset, prompt and model); empty scores are skipped, unknown costs stay None."""
+    records = []
+    for i, text in enumerate(table.prompts):
+        digest = prompt_hash(text)
+        for j, model in enumerate(table.models):
+            score = table.scores[i, j]
+            if np.isnan(score):
+                continue
+            cost = table.costs[i, j]
+            records.append(OutcomeRecord(
+                outcome_id=stable_outcome_id("import", dataset, digest, model), prompt=text,
+                prompt_hash=digest, model=model, score=float(score), source="import",
+                dataset=dataset, cost_usd=None if np.isnan(cost) else Decimal(repr(float(cost))),
+            ))
+    return records
