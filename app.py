@@ -10,6 +10,7 @@ apply_secrets(default_catalog())
 
 pages = [
     st.Page("app_pages/run.py", title="Run", icon="🚀", default=True),
+    st.Page("app_pages/runs.py", title="Runs", icon="🗂️"),
     st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("app_pages/history.py", title="History", icon="📈"),
     st.Page("app_pages/models.py", title="Models & budgets", icon="🧭"),

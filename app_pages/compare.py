@@ -8,6 +8,7 @@ from core.prompts import load_library
 from ui.figures import answer_stats, judge_line
 from ui.views import money
 from ui.components import empty_state, page_header
+from ui.tools_view import comparison_tool_calls, render_tool_calls
 
 JOB_KEY = "compare_job"
 POLL_S = 0.3
@@ -55,11 +56,17 @@ def start_form() -> None:
             max_tokens=max_tokens, judge_model=judge_model, rubric=rubric)
 
 
-def render_answers(job: CompareJob) -> None:
-    """The answers in columns: streamed text so far, then the figures under each."""
+STARS = [None, 1, 2, 3, 4, 5]
+
+
+def render_answers(job: CompareJob, rate: bool = False) -> dict[str, int | None]:
+    """The answers in columns: streamed text so far, then the figures under each and, once the
+    comparison is done (``rate``), a one-line star rating beside each answer. Returns the
+    stars chosen (attempt id → 1–5 or None)."""
     texts = job.texts()
     answers = {a.model: a for a in job.comparison.results} if job.comparison else {}
     scores = {s.model: s for s in job.verdict.scores} if job.verdict else {}
+    stars: dict[str, int | None] = {}
     for start in range(0, len(job.models), PER_ROW):
         row = job.models[start:start + PER_ROW]
         for column, model in zip(st.columns(len(row)), row, strict=True):
@@ -71,12 +78,19 @@ def render_answers(job: CompareJob) -> None:
                     st.caption(answer_stats(answer))
                 if score := scores.get(model):
                     st.caption(judge_line(score))
+                if rate and answer is not None and answer.ok:
+                    stars[answer.attempt_id] = st.radio(
+                        f"Your rating of {model}", STARS, horizontal=True,
+                        key=f"stars_{answer.attempt_id}",
+                        format_func=lambda v: "–" if v is None else f"{v}★")
     if job.error:
         st.error(f"The comparison stopped: {job.error}")
     elif job.comparison:
         done = job.comparison
         st.caption(f"Total cost {money(done.total_cost_usd)} · wall time {done.wall_ms:,.0f} ms"
                    f" · comparison `{done.comparison_id}`")
+        render_tool_calls(comparison_tool_calls(done.comparison_id))
+    return stars
 
 
 @st.fragment(run_every=POLL_S)
@@ -88,28 +102,23 @@ def live_answers() -> None:
         st.rerun()
 
 
-def rating_form(job: CompareJob) -> None:
-    """1–5 stars per answer and a best pick, stored in the ledger."""
+def rating_form(job: CompareJob, stars: dict[str, int | None]) -> None:
+    """The best pick and 'Save ratings': one rating per answer, a second save updates it."""
     answered = job.comparison.answered if job.comparison else []
     if not answered:
         return
-    with st.form(f"rate_{job.comparison.comparison_id}"):
-        st.markdown("**Rate the answers**")
-        stars = {}
-        for column, answer in zip(st.columns(len(answered)), answered, strict=True):
-            stars[answer.attempt_id] = column.radio(
-                answer.model, [None, 1, 2, 3, 4, 5], horizontal=True,
-                format_func=lambda v: "–" if v is None else "★" * v)
-        best = st.radio("Best answer", [None] + [a.attempt_id for a in answered], horizontal=True,
-                        format_func=lambda a: "none" if a is None else
-                        next(x.model for x in answered if x.attempt_id == a))
-        if st.form_submit_button("Save ratings"):
-            try:
-                saved = save_ratings(stars, best)
-            except OrchestraError as exc:
-                st.error(f"Ratings not saved: {exc}")
-            else:
-                st.success(f"Saved {saved} rating(s) to the ledger.")
+    st.markdown("**Rate the answers** — stars beside each answer, then pick the best one.")
+    names = {a.attempt_id: a.model for a in answered}
+    best = st.radio("Best answer", [None, *names], horizontal=True,
+                    key=f"best_{job.comparison.comparison_id}",
+                    format_func=lambda a: "none" if a is None else names[a])
+    if st.button("Save ratings"):
+        try:
+            saved = save_ratings(stars, best)
+        except OrchestraError as exc:
+            st.error(f"Ratings not saved: {exc}")
+        else:
+            st.success(f"Saved your ratings of {saved} answer(s); saving again updates them.")
 
 
 start_form()
@@ -119,5 +128,4 @@ if job is None:
 elif not job.done:
     live_answers()
 else:
-    render_answers(job)
-    rating_form(job)
+    rating_form(job, render_answers(job, rate=True))

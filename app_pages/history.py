@@ -4,7 +4,9 @@ import streamlit as st
 
 from core import ledger
 from core.catalog import TIERS
-from ui.figures import attempts_csv, baseline_price, headline_figures, run_choices
+from ui.figures import (
+    attempts_csv, attempts_parquet, baseline_price, headline_figures, run_choices,
+)
 from core.policy import load_policy
 from ui import charts
 from ui.components import empty_state, metrics_grid, page_header
@@ -42,13 +44,13 @@ def filters() -> ledger.HistoryFilter:
 
 def show_headline(head: ledger.Headline, baseline_model: str) -> None:
     """The headline figures and what the saving is measured against."""
-    metrics_grid(headline_figures(head), per_row=6)
+    metrics_grid(headline_figures(head), per_row=3)
     st.caption(f"Saving: what the same tokens would have cost on {baseline_model or 'the baseline'}"
                ", minus what was spent.")
 
 
 def charts_grid(flt: ledger.HistoryFilter) -> None:
-    """The five charts, two per row."""
+    """The charts, two per row: spend, share, latency, tokens, then cost per run."""
     left, right = st.columns(2)
     left.plotly_chart(charts.spend_by_day(ledger.spend_by_provider_day(flt)), key="spend")
     right.plotly_chart(charts.provider_share(ledger.provider_share(flt), policy.concentration.cap),
@@ -65,16 +67,33 @@ def charts_grid(flt: ledger.HistoryFilter) -> None:
         st.plotly_chart(charts.cost_per_run(runs), key="runs")
 
 
+def failures_view(flt: ledger.HistoryFilter, failures: int) -> None:
+    """Failure rate per provider over time, and the error classes of the failed attempts."""
+    st.subheader("Failures")
+    if not failures:
+        st.caption("No failed attempts in this selection.")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.failure_rate_over_time(ledger.failures_by_provider_day(flt)),
+                      key="failure_rate")
+    right.plotly_chart(charts.error_classes(ledger.error_classes(flt)), key="error_classes")
+
+
 def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
     """The attempts, one page at a time, newest first, with a CSV export of all of them."""
     st.subheader("Attempts")
     pages = max((calls + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    left, right = st.columns([1, 3])
+    left, middle, right, _ = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     page = left.number_input(f"Page (of {pages:,})", 1, pages, 1)
-    right.download_button("Download CSV (all filtered attempts)", lambda: attempts_csv(flt),
-                          file_name="orchestra-attempts.csv", mime="text/csv")
+    middle.download_button("Download CSV", lambda: attempts_csv(flt),
+                           file_name="orchestra-attempts.csv", mime="text/csv",
+                           help="Every attempt matching the filters, not just this page.")
+    right.download_button("Download Parquet", lambda: attempts_parquet(flt),
+                          file_name="orchestra-attempts.parquet",
+                          mime="application/vnd.apache.parquet",
+                          help="Every attempt matching the filters, not just this page.")
     frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS,
+    st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS, use_container_width=True,
                  column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f"),
                                 "latency_ms": st.column_config.NumberColumn(format="%.0f"),
                                 "ttft_ms": st.column_config.NumberColumn(format="%.0f")})
@@ -86,6 +105,7 @@ head = ledger.headline(flt, baseline=baseline)
 if head.calls:
     show_headline(head, baseline_model)
     charts_grid(flt)
+    failures_view(flt, head.failures)
     attempts_table(flt, head.calls)
 elif flt == ledger.HistoryFilter() or ledger.headline().calls == 0:
     empty_state("No runs yet — start one on the Run page.")

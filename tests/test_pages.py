@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.ledger import Ledger, headline
 from core.policy import DEFAULT_POLICY, load_policy
+from ui.components import live_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -72,7 +73,7 @@ def test_banner_leaves_out_a_provider_with_a_key(dashboard_env: Path,
     at = open_page("models")
     banner = texts(at.warning)
     assert "Anthropic" in banner and "OpenAI" not in banner
-    keys = at.dataframe[1].value
+    keys = at.table[0].value
     openai = keys[keys["name"] == "openai"].iloc[0]
     assert openai["key"] == "sk-…9f2c" and openai["mode"] == "live"
     assert "0123456789" not in keys.to_string()
@@ -85,7 +86,7 @@ def test_keys_from_streamlit_secrets_switch_a_provider_live(dashboard_env: Path)
     at.switch_page(PAGES["models"]).run()
     assert not at.exception, at.exception
     assert "Anthropic" not in texts(at.warning) and "OpenAI" in texts(at.warning)
-    keys = at.dataframe[1].value
+    keys = at.table[0].value
     anthropic = keys[keys["name"] == "anthropic"].iloc[0]
     assert anthropic["key"] == "sk-…7e1d" and anthropic["mode"] == "live"
 
@@ -103,9 +104,9 @@ def test_models_page_lists_the_catalog_budgets_and_breakers(dashboard_env: Path)
     catalog = at.dataframe[0].value
     assert "openai:gpt-4o-mini" in set(catalog["model"])
     assert set(catalog["mode"]) == {"sandbox"}
-    breakers = at.dataframe[2].value
-    assert set(breakers["state"]) == {"closed (no calls this session)"}
-    burn = at.dataframe[3].value
+    breakers = at.table[1].value
+    assert set(breakers["state"]) == {"closed (no calls yet)"}
+    burn = at.dataframe[1].value
     assert burn.iloc[-1]["budget"] == "all providers"
     assert burn.iloc[-1]["daily budget ($)"] == pytest.approx(50.0)
 
@@ -136,7 +137,8 @@ def test_an_invalid_policy_is_refused_with_the_field_named(dashboard_env: Path) 
     by_label["Economy up to"].set_value(4)
     by_label["Balanced up to"].set_value(2)
     at.form_submit_button[0].click().run()
-    assert "Not saved" in texts(at.error) and "balanced_max" in texts(at.error)
+    assert texts(at.error) == ("Not saved. Balanced up to must be at least Economy up to: raise "
+                               "Balanced up to or lower Economy up to.")
     assert (dashboard_env / "policy.toml").read_text() == before
 
 
@@ -156,14 +158,20 @@ def test_compare_streams_three_answers_and_stores_ratings(dashboard_env: Path) -
     answers = [a.text for a in job.comparison.results]
     for answer in answers:
         assert answer and answer[:40] in texts(at.markdown)
-    star_radios = [r for r in at.radio if r.label in job.models]
+    star_radios = [r for r in at.radio if r.label.startswith("Your rating of")]
+    assert len(star_radios) == 3
     star_radios[0].set_value(5)
     best = next(r for r in at.radio if r.label == "Best answer")
     best.set_value(job.comparison.results[1].attempt_id)
-    next(b for b in at.form_submit_button if b.label == "Save ratings").click().run()
-    assert "Saved 2 rating(s)" in texts(at.success)
+    next(b for b in at.button if b.label == "Save ratings").click().run()
+    assert "Saved your ratings of 3 answer(s)" in texts(at.success)
     ratings = Ledger().get_ratings(comparison_id=job.comparison.comparison_id)
-    assert sorted((r.rating or 0, r.best) for r in ratings) == [(0, True), (5, False)]
+    assert sorted((r.rating or 0, r.best) for r in ratings) == [(0, False), (0, True), (5, False)]
+    [r for r in at.radio if r.label.startswith("Your rating of")][0].set_value(3)
+    next(b for b in at.button if b.label == "Save ratings").click().run()
+    again = Ledger().get_ratings(comparison_id=job.comparison.comparison_id)
+    assert len(again) == 3, "a second save updates the first, one rating per answer"
+    assert sorted(r.rating or 0 for r in again) == [0, 0, 3]
 
 
 # ── run ──────────────────────────────────────────────────────────────────────────────────────
@@ -173,15 +181,15 @@ DEMAND = "Compare PostgreSQL, DuckDB and SQLite for analytics and write a short 
 def plan_demand(at: AppTest, demand: str = DEMAND) -> None:
     """Type a demand and press 'Plan it' (offline planner)."""
     at.text_area[0].set_value(demand)
-    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    next(b for b in at.button if b.label == "Plan it").click().run()
     assert not at.exception, at.exception
 
 
 def start(at: AppTest):
-    """Press 'Start run' and return the run's handle."""
+    """Press 'Start run' and return the run's handle (the run's id is in the URL)."""
     next(b for b in at.button if b.label.startswith("Start run")).click().run()
     assert not at.exception, at.exception
-    return at.session_state["live_run"]
+    return live_runs().get(at.query_params["run"])
 
 
 def test_run_page_starts_empty_with_its_inputs(dashboard_env: Path) -> None:
@@ -202,13 +210,16 @@ def test_a_sandbox_run_finishes_with_its_summary_and_shows_in_history(dashboard_
     live = start(at)
     poll_until(at, lambda: live.done)
     assert live.error is None
-    assert [s.value for s in at.subheader if s.value.startswith("Summary")] == ["Summary — done"]
+    assert "Deliverable — done" in texts(at.subheader)
     figures = {m.label: m.value for m in at.metric}
     assert figures["Tasks done"] == "7/7" and figures["Waves"] == "5"
-    assert figures["Failures"] == "0" and figures["Cost"].startswith("$")
-    assert figures["Saving vs baseline"].startswith("$")
-    assert len(at.expander) == 7
-    assert {b.label for b in at.download_button} == {"Download Markdown", "Download JSON"}
+    assert figures["Failed attempts"] == "0" and figures["Failed tasks"] == "0"
+    assert figures["Cost"].startswith("$") and figures["Saving vs baseline"].startswith("$")
+    final = next(r for r in live.summary.task_results if r.id == "final")
+    assert final.output[:60] in texts(at.markdown)  # the deliverable, shown first
+    assert len([e for e in at.expander if "—" in e.label]) == 7
+    assert {b.label for b in at.download_button} == {
+        "Download deliverable", "Download report (Markdown)", "Download JSON"}
     assert [f"Wave {n}" in texts(at.markdown) for n in range(1, 6)] == [True] * 5
 
     at.switch_page(PAGES["history"]).run()
@@ -239,13 +250,13 @@ def test_a_plan_file_is_uploaded_and_a_bad_one_is_explained(dashboard_env: Path)
     at.radio[0].set_value("file")
     at.file_uploader[0].upload("broken.json", b'{"demand": "x", "tasks": [{"id": "a"}]}',
                                "application/json")
-    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    next(b for b in at.button if b.label == "Plan it").click().run()
     assert "broken.json" in texts(at.error)
     plan = (b'{"demand": "two steps", "tasks": [{"id": "a", "title": "A", "kind": "research",'
             b' "prompt": "p"}, {"id": "b", "title": "B", "kind": "writing", "prompt": "q",'
             b' "depends_on": ["a"]}]}')
     at.file_uploader[0].upload("plan.json", plan, "application/json")
-    next(b for b in at.form_submit_button if b.label == "Plan it").click().run()
+    next(b for b in at.button if b.label == "Plan it").click().run()
     assert not at.exception, at.exception
     assert "2 tasks in 2 waves" in texts(at.caption)
 
@@ -272,7 +283,7 @@ def test_a_running_run_can_be_cancelled(dashboard_env: Path,
     next(b for b in at.button if b.label == "Cancel run").click().run()
     poll_until(at, lambda: live.done)
     assert live.summary.status == "cancelled"
-    assert "Summary — cancelled" in texts(at.subheader)
+    assert "Deliverable — cancelled" in texts(at.subheader)
     assert live.summary.cancelled + live.summary.done == 7 and live.summary.cancelled > 0
 
 

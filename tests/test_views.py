@@ -12,6 +12,7 @@ from core.execution.events import RunEvent
 from ui.figures import breaker_rows, budget_rows, edited_policy, key_rows
 from core.planning.plan import parse_plan
 from core.policy import Policy
+from ui.charts import provider_colours
 from ui.views import board_from_events, money, plan_from_rows, plan_rows, sandbox_banner
 
 PLAN = parse_plan({"demand": "d", "tasks": [
@@ -23,7 +24,10 @@ PLAN = parse_plan({"demand": "d", "tasks": [
 
 
 def event(type_: str, task_id: str = "", ts: float = 0.0, **data: object) -> RunEvent:
-    """A run event at a chosen time."""
+    """A run event at a chosen time (a typed payload tagged on ``type``, or, before typed
+    payloads, the same fields as ``data``)."""
+    if "payload" in RunEvent.model_fields:
+        return RunEvent(run_id="r1", task_id=task_id, ts=ts, payload={"type": type_, **data})
     return RunEvent(type=type_, run_id="r1", task_id=task_id, ts=ts,  # type: ignore[arg-type]
                     data=data)
 
@@ -69,14 +73,18 @@ def test_edits_that_break_the_plan_are_refused_with_a_reason() -> None:
 
 def test_board_follows_retries_fallbacks_and_costs() -> None:
     events = [
-        event("run_started", ts=0), event("task_queued", "a"), event("task_queued", "b"),
+        event("run_started", ts=0, tasks=3, waves=2, wave_ids=[["a", "b"], ["c"]]),
+        event("task_queued", "a", title="A", kind="research"),
+        event("task_queued", "b", title="B", kind="research"),
         event("task_started", "a", 1.0, model="openai:gpt-4o-mini"),
         event("task_started", "b", 1.0, model="groq:llama-3.3-70b-versatile"),
         event("attempt_failed", "a", 2.0, model="openai:gpt-4o-mini", error_class="RateLimited"),
-        event("retrying", "a", 2.0, model="openai:gpt-4o-mini", delay_s=0.5),
+        event("retrying", "a", 2.0, model="openai:gpt-4o-mini", delay_s=0.5, attempt=2,
+              error_class="RateLimited"),
         event("attempt_failed", "a", 3.0, model="openai:gpt-4o-mini", error_class="RateLimited"),
         event("fallback", "a", 3.0, **{"from": "openai:gpt-4o-mini",
-                                       "to": "google:gemini-2.0-flash"}),
+                                       "to": "google:gemini-2.0-flash",
+                                       "reason": "RateLimited twice on openai"}),
         event("task_done", "a", 4.0, model="google:gemini-2.0-flash", cost_usd=Decimal("0.01"),
               text="answer a"),
         event("task_failed", "b", 4.5, reason="AllModelsFailed: every model failed"),
@@ -85,7 +93,11 @@ def test_board_follows_retries_fallbacks_and_costs() -> None:
     board = board_from_events(PLAN, events)
     a, b, c = (board.cards[t] for t in "abc")
     assert a.status == "done" and a.model == "google:gemini-2.0-flash" and a.output == "answer a"
-    assert "fell back from openai:gpt-4o-mini to google:gemini-2.0-flash" in a.notes
+    assert a.notes == ["openai:gpt-4o-mini failed: RateLimited",
+                       "openai:gpt-4o-mini failed: RateLimited",
+                       "fell back from openai:gpt-4o-mini to google:gemini-2.0-flash: "
+                       "RateLimited twice on openai"]  # every note kept, the fallback says why
+    assert (board.failed_attempts, board.retries, board.fallbacks) == (2, 1, 1)
     assert a.headline(now=10) == "done on google:gemini-2.0-flash · $0.0100 · 3.0s"
     assert b.status == "failed" and "AllModelsFailed" in b.headline(now=10)
     assert c.status == "skipped"
@@ -94,8 +106,9 @@ def test_board_follows_retries_fallbacks_and_costs() -> None:
     assert [(r["task"], r["provider"], r["outcome"]) for r in rows] == [
         ("a", "openai", "failed"), ("b", "groq", "failed"), ("a", "openai", "failed"),
         ("a", "google", "ok")]
+    assert rows[0]["label"] == "✗ RateLimited" and rows[3]["label"] == ""
     assert rows[2]["start"] == 2.5  # the retry starts after its backoff
-    board = board_from_events(PLAN, [*events, event("run_done", ts=5, status="failed")])
+    board = board_from_events(PLAN, [*events, event("run_done", ts=5, status="failed", cost_usd=Decimal("0.01"))])
     assert board.finished and board.status == "failed"
 
 
@@ -122,12 +135,26 @@ def test_budget_burn_and_breakers() -> None:
     state = {"openai": {"state": "open", "failures": 5, "retry_in_s": 12.5}}
     breakers = {r["provider"]: r for r in breaker_rows(["openai", "groq"], state)}
     assert breakers["openai"]["state"] == "open"
-    assert breakers["groq"]["state"] == "closed (no calls this session)"
+    assert breakers["groq"]["state"] == "closed (no calls yet)"
 
 
 def test_policy_edits_are_validated() -> None:
     policy = edited_policy(Policy(), {"budget": {"per_run_usd": "2.5"},
                                       "tiers": {"economy_max": 1}})
     assert policy.budget.per_run_usd == Decimal("2.5") and policy.tiers.economy_max == 1
-    with pytest.raises(ConfigError, match="cap"):
+    with pytest.raises(ConfigError) as info:
         edited_policy(Policy(), {"concentration": {"cap": 1.5}})
+    assert str(info.value) == ("Max share of calls per provider must be at most 1.0: change it "
+                               "and save again.")
+    with pytest.raises(ConfigError) as info:
+        edited_policy(Policy(), {"tiers": {"economy_max": 4, "balanced_max": 2}})
+    assert str(info.value).startswith("Balanced up to must be at least Economy up to")
+
+
+def test_each_provider_keeps_one_colour_on_every_chart() -> None:
+    names = list(default_catalog().providers)
+    colours = provider_colours(names)
+    assert provider_colours(reversed(names)) == colours  # order or subset does not matter
+    assert provider_colours(["groq"]) == {"groq": colours["groq"]}
+    assert len(set(colours.values())) == len(names)
+    assert provider_colours(["acme"])["acme"] == provider_colours(["zed", "acme"])["acme"]

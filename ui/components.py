@@ -11,9 +11,17 @@ from core.catalog import Catalog, default_catalog
 from core.calls.gateway import Gateway
 from core.policy import load_policy
 from core.calls.resilience import BreakerBoard
+from ui.live import LiveRuns
 from ui.views import TaskCard, sandbox_banner
 
-LIVE_RUN_KEY = "live_run"  # session_state key of this session's running or finished LiveRun
+RUN_PARAM = "run"  # the query parameter that names the run a Run page shows (?run=ID)
+# Metric values wrap instead of being cut off with "…", at a size that fits four to a row.
+PAGE_CSS = """<style>
+[data-testid="stMetricValue"] { font-size: 1.55rem; }
+[data-testid="stMetricValue"] > div { white-space: normal; overflow: visible;
+  text-overflow: clip; overflow-wrap: anywhere; }
+[data-testid="stMetricLabel"] > div { white-space: normal; }
+</style>"""
 STATUS_ICONS = {
     "queued": "⏳", "running": "🔄", "retrying": "🔁", "done": "✅", "failed": "❌",
     "skipped": "⏭️", "cancelled": "⛔",
@@ -44,11 +52,18 @@ def shared_breakers() -> BreakerBoard:
     return BreakerBoard(load_policy().breaker)
 
 
+@st.cache_resource
+def live_runs() -> LiveRuns:
+    """The runs this dashboard process started: a reload or another tab reattaches to them."""
+    return LiveRuns()
+
+
 def page_header(title: str, caption: str = "") -> tuple[Catalog, Gateway]:
     """The page title, its caption and the sandbox banner; returns the catalog and a gateway
     (for modes only: pages never call a provider themselves)."""
     catalog = default_catalog()
     gateway = Gateway(catalog)
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title(title)
     if caption:
         st.caption(caption)
@@ -72,11 +87,16 @@ def metrics_grid(figures: list[tuple[str, str]], per_row: int = 4) -> None:
 
 
 def task_card(card: TaskCard, now: float | None = None) -> None:
-    """One task as a bordered card: icon, title, status line and notes."""
+    """One task as a bordered card: icon, title, status line, the latest note and every
+    earlier one behind an expander."""
     now = time.time() if now is None else now
     with st.container(border=True):
         st.markdown(f"{STATUS_ICONS.get(card.status, '•')} **{card.title}**  \n`{card.task_id}`")
         st.caption(card.headline(now))
-        for note in card.notes[-3:]:
-            st.caption(f"↪ {note}")
-
+        if not card.notes:
+            return
+        st.caption(f"↪ {card.notes[-1]}")
+        if len(card.notes) > 1:
+            with st.expander(f"{len(card.notes) - 1} earlier note(s)"):
+                for note in card.notes[:-1]:
+                    st.caption(f"↪ {note}")

@@ -7,6 +7,7 @@ functions only shape it for display.
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime, timezone
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,14 @@ from pydantic import ValidationError
 
 from core.catalog import Catalog, Price
 from core.errors import ConfigError
-from core.ledger import Headline, HistoryFilter, Ledger, export_attempts
+from core.ledger import Headline, HistoryFilter, Ledger, export_attempts, grouped_history
 from core.patterns.common import ModelAnswer
 from core.patterns.judge import JudgeScore
 from core.policy import Policy
-from core.execution.runs import spent_today
 from core.secrets import mask_key, resolve_key
 from ui.views import money
 
-NO_BREAKER_CALLS = "closed (no calls this session)"
+NO_BREAKER_CALLS = "closed (no calls yet)"
 
 
 # ── models and budgets ───────────────────────────────────────────────────────────────────────
@@ -38,7 +38,8 @@ def key_rows(catalog: Catalog, modes: Mapping[str, str]) -> list[dict[str, Any]]
 
 def breaker_rows(providers: Iterable[str], state: Mapping[str, Mapping[str, Any]] | None
                  ) -> list[dict[str, Any]]:
-    """Each provider's breaker, or 'closed (no calls this session)' when it has none yet."""
+    """Each provider's breaker, or 'closed (no calls yet)' when this dashboard has not called
+    it since it started."""
     rows = []
     for name in providers:
         snap = (state or {}).get(name)
@@ -53,7 +54,9 @@ def breaker_rows(providers: Iterable[str], state: Mapping[str, Mapping[str, Any]
 
 def spend_today_by_provider() -> dict[str, float]:
     """Today's (UTC) spend per provider from the ledger."""
-    return {provider: float(spend) for provider, spend in spent_today().items()}
+    today = datetime.now(timezone.utc).date()
+    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider")
+    return {str(row.provider): float(row.spend_usd) for row in frame.itertuples()}
 
 
 def budget_rows(policy: Policy, spend_today: Mapping[str, float], providers: Iterable[str]
@@ -71,18 +74,41 @@ def _burn_row(who: str, spent: float, limit: float) -> dict[str, Any]:
             "burn": min(spent / limit, 1.0) if limit else 0.0}
 
 
+POLICY_LABELS = {
+    "tiers.economy_max": "Economy up to", "tiers.balanced_max": "Balanced up to",
+    "concentration.cap": "Max share of calls per provider",
+    "concentration.min_calls": "Applies after calls", "budget.per_run_usd": "Per run budget",
+    "budget.per_provider_per_day_usd": "Per provider per day budget",
+    "budget.global_per_day_usd": "All providers per day budget", "budget.warn_at": "Warn at",
+}
+_LIMITS = {"greater_than": "more than {gt}", "greater_than_equal": "at least {ge}",
+           "less_than": "less than {lt}", "less_than_equal": "at most {le}"}
+
+
 def edited_policy(policy: Policy, edits: Mapping[str, Mapping[str, Any]]) -> Policy:
-    """``policy`` with some sections' fields replaced, validated; ``ConfigError`` names the
-    first bad field (e.g. ``tiers: balanced_max must be at least economy_max``)."""
+    """``policy`` with some sections' fields replaced, validated; ``ConfigError`` is one plain
+    sentence naming the setting as the page labels it and what to change."""
     raw = policy.model_dump()
     for section, values in edits.items():
         raw[section] = {**raw[section], **values}
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "policy"
-        raise ConfigError(f"{where}: {first['msg']}") from exc
+        raise ConfigError(plain_policy_problem(exc)) from exc
+
+
+def plain_policy_problem(exc: ValidationError) -> str:
+    """The first problem of a policy edit as one sentence that says what to change."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if where == "tiers" and first["type"] == "value_error":  # the tiers' order check
+        return ("Balanced up to must be at least Economy up to: raise Balanced up to or lower "
+                "Economy up to.")
+    label = POLICY_LABELS.get(where, where or "A setting")
+    limit = _LIMITS.get(first["type"])
+    if limit is not None:
+        return f"{label} must be {limit.format(**first.get('ctx', {}))}: change it and save again."
+    return f"{label} is not valid ({first['msg']}): change it and save again."
 
 
 # ── compare ──────────────────────────────────────────────────────────────────────────────────
@@ -142,4 +168,12 @@ def attempts_csv(flt: HistoryFilter) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "attempts.csv"
         export_attempts(flt, path, "csv")
+        return path.read_bytes()
+
+
+def attempts_parquet(flt: HistoryFilter) -> bytes:
+    """Every attempt matching ``flt`` as Parquet (written by DuckDB's COPY)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "attempts.parquet"
+        export_attempts(flt, path, "parquet")
         return path.read_bytes()

@@ -70,3 +70,23 @@ class LiveRun:
         """Block until the run ends; True if it did within ``timeout``."""
         self._thread.join(timeout)
         return self.done
+
+
+class LiveRuns:
+    """The runs started by this dashboard process, by run id, so that any session (a reload,
+    another tab) can reattach to a run that is still going."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, LiveRun] = {}
+        self._lock = threading.Lock()
+
+    def add(self, live: LiveRun) -> LiveRun:
+        """Remember ``live`` under its run id; returns it."""
+        with self._lock:
+            self._runs[live.run_id] = live
+        return live
+
+    def get(self, run_id: str) -> LiveRun | None:
+        """The run with this id if this process started it, else None."""
+        with self._lock:
+            return self._runs.get(run_id)

@@ -7,7 +7,6 @@ page. No Streamlit in here. The other pages' view models are in ``ui.figures``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +16,6 @@ from core.catalog import TIERS, Catalog
 from core.errors import PlanError
 from core.execution.events import RunEvent
 from core.planning.plan import Plan, parse_plan
-from core.execution.summary import RunSummary
 
 
 # ── formatting ───────────────────────────────────────────────────────────────────────────────
@@ -137,6 +135,7 @@ class Segment:
     start: float
     end: float | None = None
     outcome: str = "running"
+    error_class: str = ""
 
     @property
     def provider(self) -> str:
@@ -155,6 +154,9 @@ class RunBoard:
     warnings: list[str] = field(default_factory=list)
     finished: bool = False
     status: str = "starting"
+    failed_attempts: int = 0
+    retries: int = 0
+    fallbacks: int = 0
 
     def counts(self) -> dict[str, int]:
         """How many tasks are in each status."""
@@ -164,10 +166,12 @@ class RunBoard:
         return counts
 
     def timeline_rows(self, now: float) -> list[dict[str, Any]]:
-        """Rows for a Gantt chart: one per attempt, still-running ones ending ``now``."""
+        """Rows for a Gantt chart: one per attempt, still-running ones ending ``now``; a failed
+        attempt is labelled with its error class."""
         return [{
             "task": s.task_id, "model": s.model, "provider": s.provider, "outcome": s.outcome,
             "start": s.start, "end": max(s.end if s.end is not None else now, s.start),
+            "label": f"✗ {s.error_class or 'failed'}" if s.outcome == "failed" else "",
         } for s in self.segments]
 
 
@@ -202,15 +206,20 @@ def _apply_task_event(board: RunBoard, card: TaskCard, event: RunEvent) -> None:
         card.started_at = card.started_at or event.ts
         _open_segment(board, card.task_id, card.model, event.ts)
     elif kind == "attempt_failed":
-        _close_segment(board, card.task_id, event.ts, "failed")
-        card.notes.append(f"{data.get('model')} failed: {data.get('error_class', '')}".strip())
+        error_class = str(data.get("error_class", ""))
+        _close_segment(board, card.task_id, event.ts, "failed", error_class)
+        board.failed_attempts += 1
+        card.notes.append(f"{data.get('model')} failed: {error_class}".strip())
     elif kind == "retrying":
         card.status = "retrying"
+        board.retries += 1
         _open_segment(board, card.task_id, str(data.get("model", card.model)),
                       event.ts + float(data.get("delay_s") or 0))
     elif kind == "fallback":
         card.model, card.status = str(data.get("to", card.model)), "running"
-        card.notes.append(f"fell back from {data.get('from')} to {data.get('to')}")
+        board.fallbacks += 1
+        card.notes.append(fallback_note(str(data.get("from")), card.model,
+                                        str(data.get("reason") or "")))
         _open_segment(board, card.task_id, card.model, event.ts)
     elif kind == "restarted_on":
         card.notes.append(f"stream restarted on {data.get('model')}")
@@ -235,53 +244,19 @@ def _open_segment(board: RunBoard, task_id: str, model: str, start: float) -> No
     board.segments.append(Segment(task_id=task_id, model=model, start=start))
 
 
-def _close_segment(board: RunBoard, task_id: str, end: float, outcome: str) -> None:
+def _close_segment(board: RunBoard, task_id: str, end: float, outcome: str,
+                   error_class: str = "") -> None:
     for segment in reversed(board.segments):
         if segment.task_id == task_id and segment.end is None:
             segment.end, segment.outcome = max(end, segment.start), outcome
+            segment.error_class = error_class or segment.error_class
             return
+
+
+def fallback_note(from_model: str, to_model: str, reason: str) -> str:
+    """A card's note for a fallback, saying why it happened."""
+    return f"fell back from {from_model} to {to_model}" + (f": {reason}" if reason else "")
 
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
-
-
-def summary_figures(summary: RunSummary) -> list[tuple[str, str]]:
-    """The figures users quote at the end of a run, as (label, value) pairs."""
-    saving = "n/a"
-    if summary.saving_usd is not None:
-        ratio = f" ({summary.saving_ratio:.1f}×)" if summary.saving_ratio else ""
-        saving = f"{money(summary.saving_usd)}{ratio}"
-    unpriced = f" + {summary.unpriced_tasks} unpriced" if summary.unpriced_tasks else ""
-    return [
-        ("Tasks done", f"{summary.done}/{summary.tasks}"),
-        ("Waves", str(summary.waves)),
-        ("Cost", money(summary.cost_usd) + unpriced),
-        ("Providers used", f"{len(summary.providers_used)} of {summary.providers_available}"),
-        ("Failures", str(summary.failures + summary.skipped)),
-        ("Makespan", f"{summary.makespan_s:.1f}s"),
-        ("Saving vs baseline", saving),
-    ]
-
-
-# ── run exports ──────────────────────────────────────────────────────────────────────────────
-def run_json(plan: Plan, summary: RunSummary, events: Iterable[RunEvent]) -> str:
-    """The run as JSON: demand, plan, summary (task outputs included) and every event."""
-    return json.dumps({
-        "run_id": summary.run_id, "demand": plan.demand,
-        "plan": plan.model_dump(mode="json"), "summary": summary.model_dump(mode="json"),
-        "events": [e.model_dump(mode="json") for e in events],
-    }, indent=2)
-
-
-def run_markdown(plan: Plan, summary: RunSummary) -> str:
-    """The run as a Markdown report: the figures, then each task's output by wave."""
-    lines = [f"# Orchestra run {summary.run_id}", "", f"> {plan.demand}", "",
-             "| figure | value |", "| --- | --- |"]
-    lines += [f"| {label} | {value} |" for label, value in summary_figures(summary)]
-    lines += ["", f"Providers used: {', '.join(summary.providers_used) or 'none'}", ""]
-    for result in sorted(summary.task_results, key=lambda r: r.wave):
-        where = f" on {result.model}, {money(result.cost_usd)}" if result.model else ""
-        lines += [f"## Wave {result.wave + 1} · {result.title} ({result.status}{where})", ""]
-        lines += [result.output or f"_{result.error or 'no output'}_", ""]
-    return "\n".join(lines)

@@ -254,3 +254,55 @@ def model_ratings(flt: HistoryFilter | None = None, *,
                count_if(r.best) AS best_count
         FROM ratings r JOIN chosen c USING (attempt_id)
         GROUP BY c.model ORDER BY mean_rating DESC NULLS LAST, best_count DESC, c.model""", flt)
+
+
+def runs_list(statuses: list[str] | None = None, search: str = "", *, limit: int = 50,
+              ledger: Ledger | None = None) -> pd.DataFrame:
+    """Recent runs, newest first: run_id, demand, status, created_at, makespan_s, cost_usd,
+    calls, failed_attempts, providers (comma-separated). ``statuses`` keeps those statuses
+    (empty = all); ``search`` keeps demands or run ids containing it (case-insensitive)."""
+    chosen = list(statuses or [])
+    status_clause = f"r.status IN ({', '.join('?' * len(chosen))})" if chosen else "TRUE"
+    sql = f"""
+        WITH chosen AS (
+            SELECT * FROM runs r
+            WHERE {status_clause} AND (? = '' OR r.demand ILIKE ? OR r.run_id ILIKE ?)
+            ORDER BY r.created_at DESC, r.run_id LIMIT ?),
+        spent AS (
+            SELECT a.run_id, count(*) AS calls, count_if(a.status = 'error') AS failed_attempts,
+                   sum(a.cost_usd)::DOUBLE AS cost_usd,
+                   string_agg(DISTINCT a.provider, ', ' ORDER BY a.provider) AS providers
+            FROM attempts a WHERE a.run_id IN (SELECT run_id FROM chosen) GROUP BY a.run_id)
+        SELECT c.run_id, c.demand, c.status, c.created_at,
+               coalesce(TRY_CAST(json_extract_string(c.summary_json, '$.makespan_s') AS DOUBLE),
+                        epoch(c.finished_at) - epoch(c.created_at)) AS makespan_s,
+               coalesce(s.cost_usd, 0.0) AS cost_usd, coalesce(s.calls, 0) AS calls,
+               coalesce(s.failed_attempts, 0) AS failed_attempts,
+               coalesce(s.providers, '') AS providers
+        FROM chosen c LEFT JOIN spent s USING (run_id)
+        ORDER BY c.created_at DESC, c.run_id"""
+    pattern = f"%{search.strip()}%"
+    params: list[Any] = [*chosen, search.strip(), pattern, pattern, limit]
+
+    def work(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        return con.execute(sql, params).df()
+
+    return (ledger or Ledger()).transact(work)
+
+
+def failures_by_provider_day(flt: HistoryFilter | None = None, *,
+                             ledger: Ledger | None = None) -> pd.DataFrame:
+    """Columns day, provider, calls, failures, failure_rate (0–1); by day then provider."""
+    return _frame(ledger, """
+        SELECT day, provider, count(*) AS calls, count_if(status = 'error') AS failures,
+               count_if(status = 'error') / count(*) AS failure_rate
+        FROM attempts WHERE {where} GROUP BY day, provider ORDER BY day, provider""", flt)
+
+
+def error_classes(flt: HistoryFilter | None = None, *,
+                  ledger: Ledger | None = None) -> pd.DataFrame:
+    """Columns error_class, provider, failures over failed attempts; most frequent first."""
+    return _frame(ledger, """
+        SELECT error_class, provider, count(*) AS failures
+        FROM attempts WHERE status = 'error' AND {where}
+        GROUP BY error_class, provider ORDER BY failures DESC, error_class, provider""", flt)
