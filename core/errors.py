@@ -11,6 +11,7 @@ provider failures so that the router can decide what to do by type, never by mes
     ├── BudgetExceeded           a call's reservation would break a budget
     ├── LedgerError              the ledger could not be opened or written
     ├── AllModelsFailed          every model of a fallback chain failed (keeps each cause)
+    ├── PatternFailed            a multi-model pattern produced no usable answer
     └── ProviderError            a provider call failed: status_code, retry_after, retryable
         ├── RateLimited          429 (retryable; honours retry-after)
         ├── Overloaded           529 / 503 (retryable)
@@ -18,6 +19,8 @@ provider failures so that the router can decide what to do by type, never by mes
         ├── ProviderTimeout      no answer within the timeout (retryable)
         ├── ConnectionFailed     connection refused or dropped, stream cut mid-way (retryable)
         ├── MalformedResponse    a body that does not parse as the protocol says (retryable)
+        ├── InvalidOutput        an answer that arrived but failed its check (e.g. a schema)
+        ├── ProviderUnavailable  not called: its breaker is open or its key was refused
         ├── AuthFailed           401 / 403: the key is wrong or lacks access
         ├── BadRequest           400 / 404 / 422: the request itself is wrong
         │   └── ContextLengthExceeded   the prompt plus output does not fit the context window
@@ -27,6 +30,11 @@ Error messages never contain API keys.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.types import AttemptRecord, ChatResult
 
 
 class OrchestraError(Exception):
@@ -132,6 +140,24 @@ class MalformedResponse(ProviderError):
     retryable_default = True
 
 
+class InvalidOutput(ProviderError):
+    """An answer that arrived but failed the caller's check (e.g. its JSON schema).
+
+    It was paid for: ``result`` keeps the rejected answer (text, usage, cost), so the attempt
+    is recorded with its cost and a caller can ask for a repair.
+    """
+
+    def __init__(self, message: str, *, result: "ChatResult | None" = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.result = result
+
+
+class ProviderUnavailable(ProviderError):
+    """The model was not called: its provider's breaker is open, or its key was refused
+    earlier in this session."""
+
+
 class AuthFailed(ProviderError):
     """HTTP 401/403: the key is missing, wrong, or lacks access."""
 
@@ -148,9 +174,16 @@ class ContentFiltered(ProviderError):
     """The provider refused to answer because of its content policy."""
 
 
-class AllModelsFailed(OrchestraError):
-    """Every model of a fallback chain failed; ``errors`` keeps each cause in order."""
+class PatternFailed(OrchestraError):
+    """A pattern ran but produced no usable answer (its message says why)."""
 
-    def __init__(self, message: str, errors: list[OrchestraError]) -> None:
+
+class AllModelsFailed(OrchestraError):
+    """Every model of a fallback chain failed; ``errors`` keeps each cause in order and
+    ``attempts`` the record of every HTTP try that was made."""
+
+    def __init__(self, message: str, errors: list[OrchestraError],
+                 attempts: "list[AttemptRecord] | None" = None) -> None:
         super().__init__(message)
         self.errors = errors
+        self.attempts = attempts or []

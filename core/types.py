@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Mode = Literal["live", "sandbox"]
+CallPurpose = Literal["task", "ask", "pattern", "judge", "planner", "scorer", "eval", "tool_loop"]
+"""What a model call was made for (stored on each attempt)."""
 Role = Literal["system", "user", "assistant", "tool"]
 ToolChoice = str
 """``auto`` (the model decides), ``none``, ``required`` (some tool), or one tool's name."""
@@ -179,6 +181,7 @@ class ChatResult(BaseModel):
     finish_reason: str | None = None
     citations: list[str] = Field(default_factory=list)
     tool_calls: list[ToolCallPart] = Field(default_factory=list)
+    cached: bool = False  # answered by the response cache: no HTTP request, $0
 
 
 class TextDelta(BaseModel):
@@ -262,6 +265,9 @@ class AttemptRecord(BaseModel):
     ended_at: float = 0.0
     trace_id: str = ""  # OpenTelemetry ids of this attempt's span (hex), empty without tracing
     span_id: str = ""
+    purpose: CallPurpose = "task"
+    output: str | None = None  # an answered attempt's text: what a resume adopts
+    cached: bool = False  # answered by the response cache (no HTTP request, $0)
 
 
 Complete = Callable[[ChatRequest], Awaitable[ChatResult]]

@@ -18,7 +18,7 @@ def test_migrations_apply_once_and_in_order(tmp_path):
     con = duckdb.connect(str(tmp_path / "m.duckdb"))
     try:
         assert apply_migrations(con) == SHIPPED
-        assert SHIPPED[:3] == ["m001_initial", "m002_run_owner", "m003_trace_ids"]
+        assert SHIPPED[:3] == ["m001_initial", "m002_run_owner", "m003_attempt_traces"]
         assert SHIPPED == sorted(SHIPPED), "migrations are numbered in the order they apply"
         con.execute("INSERT INTO runs (run_id, demand, created_at, status, mode) "
                     "VALUES ('r', 'd', now()::TIMESTAMP, 'done', 'live')")

@@ -12,6 +12,7 @@ from core.errors import ConfigError
 from core.calls.gateway import Gateway
 from core.ledger.writer import Ledger
 from core.patterns import run_pattern_task
+from fixtures.stacks import stack_of
 
 MODELS = "openai:gpt-4o-mini,anthropic:claude-haiku-4-5,google:gemini-2.0-flash"
 
@@ -38,12 +39,14 @@ def test_compare_json_has_every_model_and_the_total(capsys, tmp_path) -> None:
     assert len(ledger.get_attempts(comparison_id=out["comparison_id"])) == 3
 
 
-def test_compare_text_output_and_no_ledger(capsys, tmp_path) -> None:
+def test_compare_text_output_and_every_call_in_the_ledger(capsys, tmp_path) -> None:
     db = tmp_path / "ledger.duckdb"
-    assert main(["compare", "Hi", "--models", MODELS, "--db", str(db), "--no-ledger"]) == 0
+    assert main(["compare", "Hi", "--models", MODELS, "--db", str(db)]) == 0
     out = capsys.readouterr()
     assert out.out.count("── ") == 3 and "[compare " in out.err
-    assert not db.exists()
+    attempts = Ledger(db).get_attempts()
+    assert sorted(a.model for a in attempts) == sorted(MODELS.split(","))
+    assert {a.purpose for a in attempts} == {"pattern"}
 
 
 def test_refine_moa_and_vote_json_shapes(capsys, tmp_path) -> None:
@@ -90,11 +93,11 @@ def test_prompts_lists_the_library(capsys) -> None:
 @pytest.mark.parametrize("kind", ["compare", "refine", "moa", "vote"])
 async def test_each_pattern_runs_as_a_plan_task(kind: str) -> None:
     models = None if kind in ("moa", "refine") else MODELS.split(",")
-    text, cost, usage = await run_pattern_task(kind, "Summarise tides", Gateway(), models=models)
+    text, cost, usage = await run_pattern_task(kind, "Summarise tides", stack_of(Gateway()), models=models)
     assert text and isinstance(cost, Decimal) and cost > 0
     assert usage.input_tokens > 0 and usage.output_tokens > 0
 
 
 async def test_an_unknown_task_kind_is_refused() -> None:
     with pytest.raises(ConfigError, match="not a pattern"):
-        await run_pattern_task("juggle", "x", Gateway())
+        await run_pattern_task("juggle", "x", stack_of(Gateway()))

@@ -14,6 +14,8 @@ from core.ledger.writer import Ledger
 from core.patterns import compare, judge, ledger_recorder
 from core.patterns.common import ModelAnswer
 from core.sandbox.config import FaultSpec, SandboxConfig
+from fixtures.stacks import stack_of
+from core.policy import Policy
 
 MODELS = ["openai:gpt-4o-mini", "anthropic:claude-haiku-4-5", "google:gemini-2.0-flash"]
 
@@ -25,7 +27,7 @@ def faulty(model: str, kind: str = "server_error") -> Gateway:
 
 async def test_every_model_answers_concurrently_with_its_own_attempt() -> None:
     pieces: dict[str, list[str]] = defaultdict(list)
-    result = await compare(Gateway(), "Name three rivers", MODELS,
+    result = await compare(stack_of(Gateway()), "Name three rivers", MODELS,
                            on_delta=lambda model, text: pieces[model].append(text))
     assert [r.model for r in result.results] == MODELS
     assert all(r.ok and r.text and r.mode == "sandbox" for r in result.results)
@@ -41,10 +43,11 @@ async def test_every_model_answers_concurrently_with_its_own_attempt() -> None:
 
 async def test_one_failing_model_does_not_block_the_others_and_all_is_recorded(tmp_path) -> None:
     ledger = Ledger(tmp_path / "ledger.duckdb")
-    result = await compare(faulty("anthropic:claude-haiku-4-5"), "Name three rivers", MODELS,
-                           on_record=ledger_recorder(ledger))
+    result = await compare(stack_of(faulty("anthropic:claude-haiku-4-5"), ledger=ledger),
+                           "Name three rivers", MODELS, on_record=ledger_recorder(ledger))
     failed = result.results[1]
-    assert not failed.ok and failed.error_class == "ServerError" and failed.tries == 2
+    retries = Policy().retry.max_attempts  # the policy's retries, as for every call
+    assert not failed.ok and failed.error_class == "ServerError" and failed.tries == retries
     assert "\n" not in failed.error and failed.text == ""
     assert [r.ok for r in result.results] == [True, False, True]
     assert result.total_cost_usd == result.results[0].cost_usd + result.results[2].cost_usd
@@ -54,8 +57,7 @@ async def test_one_failing_model_does_not_block_the_others_and_all_is_recorded(t
     attempts = ledger.get_attempts(comparison_id=result.comparison_id)
     by_status = sorted((a.model, a.status, a.error_class) for a in attempts)
     assert by_status == [
-        ("anthropic:claude-haiku-4-5", "error", "ServerError"),
-        ("anthropic:claude-haiku-4-5", "error", "ServerError"),
+        *[("anthropic:claude-haiku-4-5", "error", "ServerError")] * retries,
         ("google:gemini-2.0-flash", "ok", ""),
         ("openai:gpt-4o-mini", "ok", ""),
     ]
@@ -67,7 +69,7 @@ async def test_a_non_retryable_failure_is_tried_once() -> None:
         lambda request: httpx.Response(401, json={"error": {"message": "bad key",
                                                             "type": "invalid_request_error"}})
     ), keys={"openai": "sk-wrong"})
-    result = await compare(gateway, "Hi", ["openai:gpt-4o-mini"])
+    result = await compare(stack_of(gateway), "Hi", ["openai:gpt-4o-mini"])
     (answer,) = result.results
     assert answer.error_class == "AuthFailed" and answer.tries == 1
     assert "sk-wrong" not in answer.error
@@ -75,32 +77,32 @@ async def test_a_non_retryable_failure_is_tried_once() -> None:
 
 async def test_compare_streams_from_the_served_sandbox(served_sandbox: str) -> None:
     async with Gateway.for_served_sandbox(served_sandbox) as gateway:
-        result = await compare(gateway, "Explain DNS briefly", MODELS[:2], max_tokens=60)
+        result = await compare(stack_of(gateway), "Explain DNS briefly", MODELS[:2], max_tokens=60)
     assert all(r.ok and r.mode == "sandbox" for r in result.results)
     assert all(r.usage.output_tokens <= 60 for r in result.results)
 
 
 async def test_a_library_template_is_rendered_and_checked() -> None:
-    result = await compare(Gateway(), None, MODELS[:1], template="summarize",
+    result = await compare(stack_of(Gateway()), None, MODELS[:1], template="summarize",
                            vars={"text": "Tides follow the moon."})
     assert "Tides follow the moon." in result.prompt and result.template == "summarize"
-    filled = await compare(Gateway(), "The prompt text", MODELS[:1], template="summarize")
+    filled = await compare(stack_of(Gateway()), "The prompt text", MODELS[:1], template="summarize")
     assert "The prompt text" in filled.prompt  # the prompt fills the template's input variable
     with pytest.raises(TemplateError, match="needs variable 'text'"):
-        await compare(Gateway(), None, MODELS[:1], template="summarize")
+        await compare(stack_of(Gateway()), None, MODELS[:1], template="summarize")
     with pytest.raises(TemplateError, match="unknown prompt template"):
-        await compare(Gateway(), "x", MODELS[:1], template="no-such-template")
+        await compare(stack_of(Gateway()), "x", MODELS[:1], template="no-such-template")
 
 
 async def test_an_unknown_model_fails_before_anything_is_sent() -> None:
     with pytest.raises(UnknownModel, match="openai models are"):
-        await compare(Gateway(), "Hi", ["openai:gpt-9", MODELS[0]])
+        await compare(stack_of(Gateway()), "Hi", ["openai:gpt-9", MODELS[0]])
 
 
 async def test_judge_scores_each_answer_and_stores_judge_ratings(tmp_path) -> None:
     ledger = Ledger(tmp_path / "ledger.duckdb")
-    answers = await compare(faulty("google:gemini-2.0-flash"), "Name three rivers", MODELS)
-    verdicts = await judge(Gateway(), answers.prompt, answers.results,
+    answers = await compare(stack_of(faulty("google:gemini-2.0-flash")), "Name three rivers", MODELS)
+    verdicts = await judge(stack_of(Gateway()), answers.prompt, answers.results,
                            "Names three real rivers, nothing else.", "openai:gpt-4o",
                            ledger=ledger)
     first, second, failed = verdicts.scores
@@ -140,7 +142,7 @@ async def test_a_malformed_verdict_is_retried_then_reported_not_scored(tmp_path)
                     mode="sandbox", text="BAD ANSWER"),
     ]
     gateway = Gateway(transport=judge_transport("BAD ANSWER"), keys={"openai": "sk-test"})
-    verdicts = await judge(gateway, "Name three rivers", answers, "Three real rivers.",
+    verdicts = await judge(stack_of(gateway), "Name three rivers", answers, "Three real rivers.",
                            "openai:gpt-4o", ledger=ledger)
     good, bad = verdicts.scores
     assert good.score == 4 and good.reason == "clear and correct"

@@ -9,6 +9,8 @@ from core.calls.gateway import Gateway
 from core.patterns import default_aggregator, default_proposers, moa
 from core.patterns.common import PatternRecord
 from core.sandbox.config import FaultSpec, SandboxConfig
+from fixtures.stacks import stack_of
+from core.policy import Policy
 
 PROPOSERS = ["openai:gpt-4o-mini", "anthropic:claude-haiku-4-5", "google:gemini-2.0-flash"]
 AGGREGATOR = "openai:gpt-4o"
@@ -37,7 +39,7 @@ def test_live_providers_are_preferred() -> None:
 
 async def test_two_layers_then_an_aggregation() -> None:
     records: list[PatternRecord] = []
-    result = await moa(Gateway(), "How do vaccines work?", proposers=PROPOSERS,
+    result = await moa(stack_of(Gateway()), "How do vaccines work?", proposers=PROPOSERS,
                        aggregator=AGGREGATOR, layers=2, on_record=records.append)
     first, second = result.layers
     assert [len(layer.answers) for layer in result.layers] == [3, 3]
@@ -57,7 +59,7 @@ async def test_two_layers_then_an_aggregation() -> None:
 
 
 async def test_a_failing_proposer_is_dropped_with_a_note() -> None:
-    result = await moa(failing(PROPOSERS[1]), "Explain DNS", proposers=PROPOSERS,
+    result = await moa(stack_of(failing(PROPOSERS[1])), "Explain DNS", proposers=PROPOSERS,
                        aggregator=AGGREGATOR)
     (layer,) = result.layers
     assert [a.ok for a in layer.answers] == [True, False, True]
@@ -69,15 +71,15 @@ async def test_a_failing_proposer_is_dropped_with_a_note() -> None:
 async def test_every_proposer_failing_is_a_clear_error_keeping_each_cause() -> None:
     records: list[PatternRecord] = []
     with pytest.raises(AllModelsFailed, match="layer 1: every model failed") as caught:
-        await moa(failing(*PROPOSERS), "Explain DNS", proposers=PROPOSERS,
+        await moa(stack_of(failing(*PROPOSERS)), "Explain DNS", proposers=PROPOSERS,
                   aggregator=AGGREGATOR, on_record=records.append)
     assert len(caught.value.errors) == 3
     assert all(isinstance(e, ServerError) for e in caught.value.errors)
-    assert len(records[0].attempts) == 6  # three models, each tried twice
+    assert len(records[0].attempts) == 3 * Policy().retry.max_attempts  # each model retried
 
 
 async def test_a_failing_aggregator_falls_back_to_its_tier() -> None:
-    result = await moa(failing(AGGREGATOR), "Explain DNS", proposers=PROPOSERS,
+    result = await moa(stack_of(failing(AGGREGATOR)), "Explain DNS", proposers=PROPOSERS,
                        aggregator=AGGREGATOR)
     assert result.aggregator != AGGREGATOR and result.aggregation.ok
     assert result.aggregator_tries[0].error_class == "ServerError"
@@ -87,10 +89,10 @@ async def test_a_failing_aggregator_falls_back_to_its_tier() -> None:
 async def test_every_aggregator_failing_is_reported(catalog) -> None:
     balanced = [m.id for m in catalog.by_tier("balanced")]
     with pytest.raises(AllModelsFailed, match="aggregation: every model failed"):
-        await moa(failing(*balanced), "Explain DNS", proposers=PROPOSERS,
+        await moa(stack_of(failing(*balanced)), "Explain DNS", proposers=PROPOSERS,
                   aggregator=AGGREGATOR)
 
 
 async def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="layers"):
-        await moa(Gateway(), "x", proposers=PROPOSERS, layers=0)
+        await moa(stack_of(Gateway()), "x", proposers=PROPOSERS, layers=0)

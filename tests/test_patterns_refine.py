@@ -21,6 +21,7 @@ from core.patterns.common import PatternRecord
 from core.sandbox.app import build_app
 from core.sandbox.config import FaultSpec, SandboxConfig
 from core.sandbox.transport import StreamingASGITransport
+from fixtures.stacks import stack_of
 
 GENERATOR = "anthropic:claude-haiku-4-5"
 EVALUATOR = "openai:gpt-4o"
@@ -77,7 +78,7 @@ async def test_revises_with_feedback_until_the_evaluator_passes_it() -> None:
         verdict(0.9, True),
     ])
     records: list[PatternRecord] = []
-    result = await refine(gateway, "Write a note on tides", GENERATOR, EVALUATOR,
+    result = await refine(stack_of(gateway), "Write a note on tides", GENERATOR, EVALUATOR,
                           on_record=records.append)
     assert result.stop_reason == "passed" and result.passed
     assert [r.verdict.score for r in result.rounds] == [0.4, 0.9]
@@ -96,31 +97,31 @@ async def test_revises_with_feedback_until_the_evaluator_passes_it() -> None:
 
 async def test_stops_when_the_score_reaches_the_threshold() -> None:
     gateway, _ = scripted_gateway([verdict(0.85, False, "minor wording")])
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR, threshold=0.8)
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR, threshold=0.8)
     assert result.stop_reason == "threshold" and result.passed and len(result.rounds) == 1
 
 
 async def test_stops_after_max_rounds_without_passing() -> None:
     gateway, script = scripted_gateway([verdict(0.2, False, "wrong")] * 2)
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR, max_rounds=2)
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR, max_rounds=2)
     assert result.stop_reason == "max_rounds" and not result.passed
     assert len(result.rounds) == 2 and len(script.generator_bodies) == 2
 
 
 async def test_cost_cap_stops_before_a_round_that_would_pass_it() -> None:
     gateway, _ = scripted_gateway([verdict(0.2, False, "wrong")] * 3)
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR, max_rounds=3,
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR, max_rounds=3,
                           cost_cap_usd=Decimal("0.000001"))
     assert result.stop_reason == "cost_cap" and len(result.rounds) == 1
 
 
 async def test_a_malformed_verdict_is_retried_once_with_the_problem_spelled_out() -> None:
     gateway, script = scripted_gateway(["not json at all", verdict(0.95, True)])
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR)
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR)
     assert result.stop_reason == "passed"
     first, second = result.rounds[0].evaluations
     assert first.attempts[-1].status == "error"
-    assert first.attempts[-1].error_class == "StructuredOutputError"
+    assert first.attempts[-1].error_class == "InvalidOutput"  # answered, paid, rejected
     assert second.attempts[-1].status == "ok"
     repair = script.evaluator_bodies[1]["messages"][-1]["content"]
     assert "not valid" in repair and "not JSON" in repair
@@ -133,7 +134,7 @@ async def test_a_malformed_verdict_is_retried_once_with_the_problem_spelled_out(
 ])
 async def test_a_verdict_malformed_twice_is_reported_never_passed(bad: str) -> None:
     gateway, script = scripted_gateway([bad, bad])
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR)
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR)
     assert result.stop_reason == "evaluator_failed" and not result.passed
     assert "malformed verdict twice" in result.error
     assert result.rounds[0].verdict is None and len(script.evaluator_bodies) == 2
@@ -141,23 +142,23 @@ async def test_a_verdict_malformed_twice_is_reported_never_passed(bad: str) -> N
 
 
 async def test_an_evaluator_that_keeps_failing_ends_the_loop_clearly() -> None:
-    gateway, script = scripted_gateway([500, 500])
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR)
+    gateway, script = scripted_gateway([500, 500, 500])
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR)
     assert result.stop_reason == "evaluator_failed"
     assert "ServerError" in result.error and EVALUATOR in result.error
-    assert result.rounds[0].evaluations[0].tries == 2  # one retry on a retryable 500
+    assert result.rounds[0].evaluations[0].tries == 3  # the policy's retries on a 500
 
 
 async def test_a_failing_generator_is_reported() -> None:
     faults = {GENERATOR: FaultSpec(kinds=("server_error",))}
     gateway, script = scripted_gateway([], SandboxConfig(latency_scale=0, faults=faults))
-    result = await refine(gateway, "Write", GENERATOR, EVALUATOR)
+    result = await refine(stack_of(gateway), "Write", GENERATOR, EVALUATOR)
     assert result.stop_reason == "generator_failed" and result.final_text == ""
     assert "ServerError" in result.error and script.evaluator_bodies == []
 
 
 async def test_same_provider_is_allowed_with_a_note() -> None:
-    result = await refine(Gateway(), "Write a haiku", "openai:gpt-4o-mini", "openai:gpt-4o",
+    result = await refine(stack_of(Gateway()), "Write a haiku", "openai:gpt-4o-mini", "openai:gpt-4o",
                           max_rounds=2)
     assert result.stop_reason in ("passed", "threshold", "max_rounds")
     assert result.rounds and result.rounds[0].verdict is not None
@@ -166,6 +167,6 @@ async def test_same_provider_is_allowed_with_a_note() -> None:
 
 async def test_bad_limits_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="max_rounds"):
-        await refine(Gateway(), "Write", GENERATOR, EVALUATOR, max_rounds=0)
+        await refine(stack_of(Gateway()), "Write", GENERATOR, EVALUATOR, max_rounds=0)
     with pytest.raises(ConfigError, match="threshold"):
-        await refine(Gateway(), "Write", GENERATOR, EVALUATOR, threshold=8)
+        await refine(stack_of(Gateway()), "Write", GENERATOR, EVALUATOR, threshold=8)

@@ -11,6 +11,7 @@ from core.errors import AllModelsFailed, ConfigError
 from core.calls.gateway import Gateway
 from core.patterns import vote
 from core.patterns.vote import Ballot, count_votes, normalise
+from fixtures.stacks import stack_of
 
 GPT, LLAMA, DEEPSEEK, GROK = ("openai:gpt-4o-mini", "groq:llama-3.3-70b-versatile",
                               "deepseek:deepseek-chat", "xai:grok-4-fast")
@@ -74,7 +75,7 @@ def scripted(answers: dict[str, str | int]) -> tuple[Gateway, list[dict]]:
 
 async def test_majority_with_agreement_and_dissent() -> None:
     gateway, seen = scripted({GPT: "Paris.", LLAMA: " paris", DEEPSEEK: "Lyon"})
-    result = await vote(gateway, "Capital of France?", [GPT, LLAMA, DEEPSEEK])
+    result = await vote(stack_of(gateway), "Capital of France?", [GPT, LLAMA, DEEPSEEK])
     assert (result.outcome, result.winner) == ("majority", "paris")
     assert result.tally == {"paris": 2, "lyon": 1} and result.dissent == {DEEPSEEK: "Lyon"}
     assert result.failed == [] and result.total_cost_usd > 0
@@ -84,14 +85,14 @@ async def test_majority_with_agreement_and_dissent() -> None:
 
 async def test_a_tie_has_no_winner_and_names_the_tied_answers() -> None:
     gateway, _ = scripted({GPT: "1,000", LLAMA: "1000.0", DEEPSEEK: "999", GROK: "999."})
-    result = await vote(gateway, "How many?", [GPT, LLAMA, DEEPSEEK, GROK])
+    result = await vote(stack_of(gateway), "How many?", [GPT, LLAMA, DEEPSEEK, GROK])
     assert result.outcome == "tie" and result.winner is None
     assert result.tied == ["1000", "999"] and result.agreement == 0.5
 
 
 async def test_failed_models_are_listed_and_not_counted() -> None:
     gateway, _ = scripted({GPT: "yes", LLAMA: 401, DEEPSEEK: "yes"})
-    result = await vote(gateway, "Is water wet?", [GPT, LLAMA, DEEPSEEK], choices=["yes", "no"])
+    result = await vote(stack_of(gateway), "Is water wet?", [GPT, LLAMA, DEEPSEEK], choices=["yes", "no"])
     assert result.failed == [LLAMA] and result.outcome == "unanimous"
     failed = next(b for b in result.ballots if b.model == LLAMA)
     assert failed.error_class == "AuthFailed" and failed.answer == ""
@@ -99,7 +100,7 @@ async def test_failed_models_are_listed_and_not_counted() -> None:
 
 async def test_an_answer_outside_the_choices_is_malformed_and_fails_that_model() -> None:
     gateway, seen = scripted({GPT: "yes", LLAMA: "maybe", DEEPSEEK: "no"})
-    result = await vote(gateway, "Is water wet?", [GPT, LLAMA, DEEPSEEK], choices=["yes", "no"])
+    result = await vote(stack_of(gateway), "Is water wet?", [GPT, LLAMA, DEEPSEEK], choices=["yes", "no"])
     assert result.failed == [LLAMA] and result.outcome == "tie"
     bad = next(b for b in result.ballots if b.model == LLAMA)
     assert bad.error_class == "StructuredOutputError"
@@ -110,7 +111,7 @@ async def test_an_answer_outside_the_choices_is_malformed_and_fails_that_model()
 
 
 async def test_choices_on_the_sandbox_always_pick_a_choice() -> None:
-    result = await vote(Gateway(), "Pick a colour", [GPT, "anthropic:claude-haiku-4-5",
+    result = await vote(stack_of(Gateway()), "Pick a colour", [GPT, "anthropic:claude-haiku-4-5",
                                                      "google:gemini-2.0-flash"],
                         choices=["red", "green", "blue"])
     assert {b.normalised for b in result.ballots} <= {"red", "green", "blue"}
@@ -120,11 +121,11 @@ async def test_choices_on_the_sandbox_always_pick_a_choice() -> None:
 async def test_every_model_failing_is_an_error() -> None:
     gateway, _ = scripted({GPT: 401, LLAMA: 401})
     with pytest.raises(AllModelsFailed, match="vote: every model failed"):
-        await vote(gateway, "Q?", [GPT, LLAMA])
+        await vote(stack_of(gateway), "Q?", [GPT, LLAMA])
 
 
 async def test_a_vote_needs_two_models_and_two_choices() -> None:
     with pytest.raises(ConfigError, match="at least 2"):
-        await vote(Gateway(), "Q?", [GPT, GPT])
+        await vote(stack_of(Gateway()), "Q?", [GPT, GPT])
     with pytest.raises(ConfigError, match="two choices"):
-        await vote(Gateway(), "Q?", [GPT, LLAMA], choices=["only"])
+        await vote(stack_of(Gateway()), "Q?", [GPT, LLAMA], choices=["only"])

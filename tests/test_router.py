@@ -15,7 +15,22 @@ from core.catalog import default_catalog
 from core.errors import AllModelsFailed, BudgetExceeded
 from core.policy import BudgetSettings, ConcentrationSettings, Policy
 from core.routing.candidates import RouteRequest
-from core.routing.router import LatencyTracker, Router, ShareTracker
+from core.calls.resilience import BreakerBoard
+from core.routing.router import Router
+from core.routing.state import LatencyTracker, RoutingState, ShareTracker
+
+
+def _router(catalog, policy=None, *, available=None, budget=None, latency=None,
+            poorly_rated=None):
+    """A router over a fresh routing state holding just what a test sets."""
+    policy = policy or Policy()
+    if available is not None and not callable(available):
+        available = frozenset(available).__contains__
+    state = RoutingState(budget=budget, breakers=BreakerBoard(policy.breaker),
+                         shares=ShareTracker(policy.concentration),
+                         latency=latency or LatencyTracker(), configured=available,
+                         poorly_rated=dict(poorly_rated or {}))
+    return Router(catalog, policy, state)
 
 
 def _expected_cost(model, prompt, out):
@@ -29,7 +44,7 @@ def _skips(decision):
 def test_primary_is_the_cheapest_viable_model_of_the_tier(catalog):
     request = RouteRequest("Summarise the meeting notes.", complexity=3, prompt_tokens=800,
                            max_output_tokens=400)
-    decision = Router(catalog).route(request)
+    decision = _router(catalog).route(request)
     balanced = catalog.by_tier("balanced")
     cheapest = min(balanced, key=lambda m: _expected_cost(m, 800, 400))
     assert (decision.tier, decision.model) == ("balanced", cheapest.id)
@@ -37,7 +52,7 @@ def test_primary_is_the_cheapest_viable_model_of_the_tier(catalog):
 
 
 def test_capability_filter_and_reason(catalog):
-    decision = Router(catalog).route(RouteRequest("What happened today?", complexity=1,
+    decision = _router(catalog).route(RouteRequest("What happened today?", complexity=1,
                                                   capabilities=("live_search",)))
     assert decision.model == "perplexity:sonar"
     assert "cheapest with live_search" in decision.reason
@@ -46,17 +61,17 @@ def test_capability_filter_and_reason(catalog):
 
 def test_context_window_counts_prompt_plus_output(catalog):
     request = RouteRequest("long", complexity=1, prompt_tokens=150_000, max_output_tokens=4000)
-    decision = Router(catalog).route(request)
+    decision = _router(catalog).route(request)
     for model_id in decision.chain():
         assert catalog.model(model_id).context_window >= 154_000
     assert "context 128,000 < 154,000" in _skips(decision)["openai:gpt-4o-mini"]
 
 
 def test_unavailable_providers_and_open_breakers_are_skipped(catalog):
-    router = Router(catalog, available=lambda provider: provider != "ollama")
-    router.mark_unavailable("groq", "key refused (HTTP 401/403)")
+    router = _router(catalog, available=lambda provider: provider != "ollama")
+    router.state.mark_unavailable("groq", "key refused (HTTP 401/403)")
     for _ in range(router.policy.breaker.failure_threshold):
-        router.breakers.get("google").record_failure()
+        router.state.breakers.get("google").record_failure()
     decision = router.route(RouteRequest("hello", complexity=1))
     providers = {catalog.model(m).provider for m in decision.chain()}
     assert providers.isdisjoint({"ollama", "groq", "google"})
@@ -67,11 +82,11 @@ def test_unavailable_providers_and_open_breakers_are_skipped(catalog):
 
 def test_models_over_budget_are_skipped_and_no_room_at_all_says_budget(catalog):
     budget = BudgetManager(BudgetSettings(per_run_usd=Decimal("0.001")))
-    router = Router(catalog, budget=budget)
+    router = _router(catalog, budget=budget)
     decision = router.route(RouteRequest("x", complexity=1, prompt_tokens=100, max_output_tokens=1000))
     assert "over budget" in _skips(decision)["anthropic:claude-haiku-4-5"]
     assert "anthropic:claude-haiku-4-5" not in decision.chain()
-    tiny = Router(catalog, budget=BudgetManager(BudgetSettings(per_run_usd=Decimal("0.0000001"))),
+    tiny = _router(catalog, budget=BudgetManager(BudgetSettings(per_run_usd=Decimal("0.0000001"))),
                   available=lambda p: p != "ollama")
     with pytest.raises(BudgetExceeded, match="per_run_usd|budget"):
         tiny.route(RouteRequest("x", complexity=1, max_output_tokens=1000))
@@ -79,28 +94,28 @@ def test_models_over_budget_are_skipped_and_no_room_at_all_says_budget(catalog):
 
 def test_no_viable_model_is_all_models_failed(catalog):
     with pytest.raises(AllModelsFailed, match="no model can take this task"):
-        Router(catalog).route(RouteRequest("x", complexity=1,
+        _router(catalog).route(RouteRequest("x", complexity=1,
                                            capabilities=("vision", "live_search")))
 
 
 def test_an_economy_task_no_economy_model_can_take_goes_up_to_balanced(catalog):
-    decision = Router(catalog).route(RouteRequest("x", complexity=1, capabilities=("reasoning",)))
+    decision = _router(catalog).route(RouteRequest("x", complexity=1, capabilities=("reasoning",)))
     assert decision.tier == "balanced"
     assert "no viable economy model → balanced" in decision.reason
 
 
 def test_an_empty_tier_falls_to_the_tier_below(catalog):
-    decision = Router(catalog).route(RouteRequest("x", complexity=5,
+    decision = _router(catalog).route(RouteRequest("x", complexity=5,
                                                   capabilities=("json_schema", "live_search")))
     assert decision.tier == "premium"  # grok-4 has both
-    decision = Router(catalog, available=lambda p: p != "xai").route(
+    decision = _router(catalog, available=lambda p: p != "xai").route(
         RouteRequest("x", complexity=5, capabilities=("json_schema", "live_search")))
     assert (decision.tier, decision.model) == ("balanced", "perplexity:sonar-pro")
     assert "no viable premium model → balanced" in decision.reason
 
 
 def test_fallbacks_other_providers_then_same_provider_then_lower_tier(catalog):
-    decision = Router(catalog).route(RouteRequest("x", complexity=3))
+    decision = _router(catalog).route(RouteRequest("x", complexity=3))
     chain = decision.chain()
     assert len(chain) == len(set(chain))
     primary_provider = catalog.model(decision.model).provider
@@ -115,7 +130,7 @@ def test_fallbacks_other_providers_then_same_provider_then_lower_tier(catalog):
 
 
 def test_context_length_reroute_goes_to_bigger_windows_even_up_a_tier(catalog):
-    router = Router(catalog)
+    router = _router(catalog)
     request = RouteRequest("x", complexity=1, prompt_tokens=100_000, max_output_tokens=1000)
     bigger = router.bigger_context(request, "groq:llama-3.3-70b-versatile",
                                    exclude=["anthropic:claude-haiku-4-5"])
@@ -129,7 +144,7 @@ def test_context_length_reroute_goes_to_bigger_windows_even_up_a_tier(catalog):
 
 
 def test_pinned_model_and_pinned_tier(catalog):
-    router = Router(catalog)
+    router = _router(catalog)
     decision = router.route(RouteRequest("x", model="openai:gpt-4o"))
     assert decision.model == "openai:gpt-4o" and decision.tier == "balanced"
     assert "openai:gpt-4o" not in decision.fallbacks and "pinned" in decision.reason
@@ -141,12 +156,12 @@ def test_unpriced_models_rank_at_the_tiers_priciest_and_are_flagged(catalog):
     models = dict(catalog.models)
     models["ollama:llama3.2"] = models["ollama:llama3.2"].model_copy(update={"price": None})
     unpriced_catalog = catalog.model_copy(update={"models": models})
-    router = Router(unpriced_catalog)
+    router = _router(unpriced_catalog)
     decision = router.route(RouteRequest("x", complexity=1))
     assert decision.model != "ollama:llama3.2"
     pinned = router.route(RouteRequest("x", model="ollama:llama3.2"))
     assert pinned.unpriced
-    only = Router(unpriced_catalog, available=lambda p: p == "ollama").route(
+    only = _router(unpriced_catalog, available=lambda p: p == "ollama").route(
         RouteRequest("x", complexity=1))
     assert only.model == "ollama:llama3.2" and "unpriced: ranked at economy's priciest" in only.reason
 
@@ -158,7 +173,7 @@ def test_observed_latency_breaks_cost_ties(catalog):
         update={"price": price})
     tied = catalog.model_copy(update={"models": models})
     latency = LatencyTracker()
-    router = Router(tied, latency=latency, available=lambda p: p in ("openai", "deepseek"))
+    router = _router(tied, latency=latency, available=lambda p: p in ("openai", "deepseek"))
     latency.observe("openai:gpt-4o-mini", 900)
     latency.observe("deepseek:deepseek-chat", 200)
     assert router.route(RouteRequest("x", complexity=1)).model == "deepseek:deepseek-chat"
@@ -168,20 +183,20 @@ def test_observed_latency_breaks_cost_ties(catalog):
 
 
 def test_cap_skips_a_provider_over_its_share_and_says_so(catalog):
-    router = Router(catalog)
+    router = _router(catalog)
     first = router.route(RouteRequest("x", complexity=1))
     provider = catalog.model(first.model).provider
     for _ in range(5):
-        router.shares.record(provider)
+        router.state.shares.record(provider)
     decision = router.route(RouteRequest("x", complexity=1))
     assert catalog.model(decision.model).provider != provider
     assert f"{provider} at 100% of calls → skipped" in decision.reason
 
 
 def test_cap_yields_when_no_other_provider_can_take_it(catalog):
-    router = Router(catalog)
+    router = _router(catalog)
     for _ in range(6):
-        router.shares.record("perplexity")
+        router.state.shares.record("perplexity")
     decision = router.route(RouteRequest("x", complexity=1, capabilities=("live_search",)))
     assert decision.model == "perplexity:sonar"
     assert "cap yields" in decision.reason
@@ -206,19 +221,19 @@ def test_no_provider_exceeds_the_cap_by_more_than_one_call(cap, tasks):
     catalog = default_catalog()
     min_calls = max(1, int(1 / (1 - cap) + 1e-9))
     policy = Policy(concentration=ConcentrationSettings(cap=cap, min_calls=min_calls))
-    router = Router(catalog, policy)
+    router = _router(catalog, policy)
     counts: Counter[str] = Counter()
     for total, (complexity, caps) in enumerate(tasks, start=1):
         decision = router.route(RouteRequest("task", complexity=complexity, capabilities=caps))
         provider = catalog.model(decision.model).provider
-        router.shares.record(provider)
+        router.state.shares.record(provider)
         counts[provider] += 1
         if total >= min_calls:
             assert all(n <= cap * total + 1 for n in counts.values()), (counts, total)
 
 
 def test_available_may_be_a_set_of_providers(catalog):
-    decision = Router(catalog, available={"openai", "anthropic"}).route(RouteRequest("x", complexity=1))
+    decision = _router(catalog, available={"openai", "anthropic"}).route(RouteRequest("x", complexity=1))
     assert {catalog.model(m).provider for m in decision.chain()} == {"openai", "anthropic"}
 
 
@@ -238,7 +253,7 @@ def test_orchestra_route_prints_the_decision(capsys):
 
 
 def test_search_models_are_routed_to_only_when_the_task_needs_live_search(catalog):
-    router = Router(catalog)
+    router = _router(catalog)
     general = router.route(RouteRequest("write a haiku", complexity=1))
     assert all(catalog.model(m).provider != "perplexity" for m in general.chain())
     assert "kept for tasks needing live_search" in _skips(general)["perplexity:sonar"]
@@ -247,9 +262,9 @@ def test_search_models_are_routed_to_only_when_the_task_needs_live_search(catalo
 
 
 def test_a_poorly_rated_model_is_ranked_after_the_others_of_its_tier_and_says_why(catalog):
-    baseline = Router(catalog).route(RouteRequest("write a haiku", complexity=1))
+    baseline = _router(catalog).route(RouteRequest("write a haiku", complexity=1))
     cheapest = baseline.model
-    router = Router(catalog, poorly_rated={cheapest: "rated 1.7/5 over 3 ratings"})
+    router = _router(catalog, poorly_rated={cheapest: "rated 1.7/5 over 3 ratings"})
     decision = router.route(RouteRequest("write a haiku", complexity=1))
     assert decision.model != cheapest
     assert cheapest in decision.fallbacks  # still a fallback, ranked after its tier's others

@@ -152,7 +152,7 @@ def test_a_budget_exhausted_mid_run_loses_nothing_and_resumes_with_more(capsys, 
 
 
 def test_only_runs_whose_process_is_gone_are_marked_interrupted(tmp_path):
-    from core.execution.runs import reconcile_interrupted, this_process
+    from core.execution.resume import reconcile_interrupted, this_process
 
     ledger = Ledger(tmp_path / "o.duckdb")
     host = this_process().rpartition(":")[0]
@@ -190,7 +190,7 @@ def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_
 
     from core.planning.plan import Plan, Task
     from core.policy import ComplexitySettings, Policy
-    from core.execution.runs import SCORING_REASON, RunSession
+    from core.execution.runs import RunSession
 
     plan = Plan(demand="d", tasks=[
         Task(id="a", title="A", kind="research", prompt="list three databases"),
@@ -206,9 +206,12 @@ def test_llm_complexity_mode_scores_tasks_with_an_economy_model_and_records_the_
     # the sandbox answers the scoring schema, so unscored tasks are scored by an economy model
     assert [" by " in r for r in reasons] == [True, True, False]
     scoring = [a for a in session.ledger.get_attempts(run_id=summary.run_id)
-               if a.reason == SCORING_REASON]
+               if a.purpose == "scorer"]
     assert sorted(a.task_id for a in scoring) == ["a", "b"]
     assert all(session.catalog.model(a.model).tier == "economy" for a in scoring)
+    # the cost reported is what the ledger holds: scoring calls included
+    spent = sum(a.cost_usd or 0 for a in session.ledger.get_attempts(run_id=summary.run_id))
+    assert summary.cost_usd == spent > sum(t.cost_usd or 0 for t in summary.task_results)
 
 
 def test_pattern_tasks_in_a_run_are_held_to_its_budget(tmp_path):

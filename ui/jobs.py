@@ -27,7 +27,10 @@ from core.patterns.judge import JudgeResult, judge
 from core.planning.plan import Plan, load_plan_file
 from core.planning.planner import PlanResult, plan_with_llm
 from core.calls.resilience import BreakerBoard
-from core.planning.choose import calls_as_attempts
+from core.calls.context import CallContext
+from core.calls.factory import open_stack
+from core.policy import load_policy
+from core.types import ChatRequest, ChatResult
 from core.execution.runs import RunSession
 
 DEFAULT_RUBRIC = "Correct, complete and concise; answers exactly what was asked."
@@ -46,6 +49,7 @@ class CompareJob:
         rubric: what a good answer does (for the judge).
         ledger: where the answers are recorded (default: the ledger of ``$ORCHESTRA_DB``).
         catalog: the catalog (default: the shipped one).
+        breakers: the dashboard's shared circuit breakers (its calls feed them).
     """
 
     def __init__(
@@ -53,8 +57,10 @@ class CompareJob:
         variables: Mapping[str, str] | None = None, system: str | None = None,
         max_tokens: int = 600, judge_model: str | None = None, rubric: str = DEFAULT_RUBRIC,
         ledger: Ledger | None = None, catalog: Catalog | None = None,
+        breakers: BreakerBoard | None = None,
     ) -> None:
         self.models = list(models)
+        self._breakers = breakers
         self.judge_model = judge_model
         self.rubric = rubric
         self.comparison: Comparison | None = None
@@ -90,12 +96,16 @@ class CompareJob:
 
     async def _run(self) -> Comparison:
         async with Gateway(self._catalog) as gateway:
-            comparison = await compare(gateway, **self._call, on_delta=self._delta,
-                                       on_record=ledger_recorder(self._ledger))
-            self.comparison = comparison  # answers show while the judge works
-            if self.judge_model:
-                self.verdict = await judge(gateway, comparison.prompt, comparison.results,
-                                           self.rubric, self.judge_model, ledger=self._ledger)
+            with self._ledger.attempt_sink() as sink:
+                stack = open_stack(gateway, load_policy(), self._ledger, on_attempt=sink.add,
+                                   breakers=self._breakers)
+                comparison = await compare(stack, **self._call, on_delta=self._delta,
+                                           on_record=ledger_recorder(self._ledger))
+                self.comparison = comparison  # answers show while the judge works
+                if self.judge_model:
+                    self.verdict = await judge(stack, comparison.prompt, comparison.results,
+                                               self.rubric, self.judge_model,
+                                               ledger=self._ledger)
             return comparison
 
     def _delta(self, model: str, piece: str) -> None:
@@ -149,13 +159,18 @@ def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) 
     The planner's calls are written to the ledger (task ``plan``, no run yet)."""
 
     async def plan() -> PlanResult:
+        ledger = Ledger()
         async with Gateway(catalog or default_catalog()) as gateway:
-            return await plan_with_llm(demand, gateway.complete, model_id=model_id)
+            with ledger.attempt_sink() as sink:
+                stack = open_stack(gateway, load_policy(), ledger, on_attempt=sink.add)
+                where = CallContext(task_id="plan", purpose="planner")
 
-    result = asyncio.run(plan())
-    if result.calls:
-        Ledger().record_attempts(calls_as_attempts(result.calls))
-    return result
+                async def complete(request: ChatRequest) -> ChatResult:
+                    return (await stack.call(request, context=where, fallback=False)).result
+
+                return await plan_with_llm(demand, complete, model_id=model_id)
+
+    return asyncio.run(plan())
 
 
 def plan_from_upload(file_name: str, content: bytes) -> Plan:

@@ -15,14 +15,17 @@ from typing import Any
 from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json
 from core.cli.validate import check_max_tokens, positive_int, prompt_text
-from core.calls.stack import TaskOutcome, create_dispatcher, route_request_for
+from core.calls.cache import with_cache
+from core.calls.structured import call_structured, load_schema_file
+from core.calls.context import CallContext
+from core.calls.factory import open_stack
+from core.calls.stack import CallOutcome, route_request_for
 from core.errors import ConfigError
 from core.calls.gateway import Gateway
 from core.ledger import Ledger
 from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.policy import load_policy
 from core.prompts import get_template
-from core.execution.runs import poorly_rated
 from core.types import ChatRequest, ChatResult
 
 
@@ -40,6 +43,7 @@ def result_json(result: ChatResult, attempts: int = 1) -> dict[str, Any]:
         "finish_reason": result.finish_reason,
         "citations": result.citations,
         "attempts": attempts,
+        "cached": result.cached,
     }
 
 
@@ -64,22 +68,27 @@ def _request(args: argparse.Namespace) -> tuple[ChatRequest, str | None]:
     return request, args.model
 
 
-async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> TaskOutcome:
+async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> CallOutcome:
     ledger = Ledger(args.db)
     echo = args.stream and not args.json
     async with gateway_for(args.local_only) or Gateway() as gateway:
         with ledger.attempt_sink() as sink:
-            policy = load_policy()
-            dispatcher = create_dispatcher(gateway, policy, on_attempt=sink.add,
-                                           poorly_rated=poorly_rated(ledger, policy))
+            policy = with_cache(load_policy()) if args.cache else load_policy()
+            stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)
             route = route_request_for(request, stream=args.stream, model=pin)
             if pin is None and args.template and get_template(args.template).tier:
                 route = route_request_for(request, stream=args.stream,
                                           tier=get_template(args.template).tier)
-            decision = dispatcher.router.route(route)
-            outcome = await dispatcher.run(
-                request.model_copy(update={"model": decision.model}), route, decision=decision,
-                stream=args.stream,
+            decision = stack.route(route)
+            pinned = request.model_copy(update={"model": decision.model})
+            if request.json_schema is not None:  # --schema: validated, repaired once
+                _, outcome = await call_structured(stack, pinned, request.json_schema,
+                                                   route=route, decision=decision,
+                                                   context=CallContext(purpose="ask"))
+                return outcome
+            outcome = await stack.call(
+                pinned, route, decision=decision,
+                context=CallContext(purpose="ask"), stream=args.stream,
                 on_delta=(lambda text: print(text, end="", flush=True)) if echo else None)
     if echo:
         print()
@@ -90,6 +99,11 @@ def _run(args: argparse.Namespace) -> int:
     # an unknown model, or --max-tokens beyond its limit → one-line error before any call
     check_max_tokens(args.max_tokens, [args.model] if args.model else [], default_catalog())
     request, pin = _request(args)
+    if args.schema:
+        request = request.model_copy(update={"json_schema": load_schema_file(args.schema)})
+    if args.tools:  # the tool loop (core/cli/tools.py)
+        from core.cli.tools import ask_with_tools
+        return ask_with_tools(args, request, pin)
     outcome = asyncio.run(_ask(args, request, pin))
     result = outcome.result
     if args.json:
@@ -99,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         print(result.text)
     cost = "unknown (unpriced)" if result.cost_usd is None else f"${result.cost_usd:.6f}"
     fell_back = f" · fell back from {pin}" if pin and outcome.model != pin else ""
+    fell_back += " · cached" if result.cached else ""
     print(f"[{result.model} · {result.mode} · {result.usage.input_tokens}+"
           f"{result.usage.output_tokens} tokens · {cost} · {result.latency_ms:.0f} ms{fell_back}]",
           file=sys.stderr)
@@ -118,7 +133,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=1024,
                         help="most tokens to write (at most the model's output limit)")
     parser.add_argument("--stream", action="store_true", help="print text as it arrives")
+    parser.add_argument("--schema", metavar="FILE",
+                        help="a JSON schema file: the answer is JSON matching it (validated)")
+    parser.add_argument("--cache", action="store_true",
+                        help="answer an exact repeat from the response cache at $0")
     add_local_only_flag(parser)
+    parser.add_argument("--tools", metavar="NAMES",
+                        help="let the model call tools: names separated by commas, or all "
+                             "(see `orchestra tools list`)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--db", help="ledger file (default: $ORCHESTRA_DB or data/orchestra.duckdb)")
     parser.set_defaults(func=_run)

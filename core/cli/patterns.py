@@ -2,7 +2,7 @@
 
 Each pattern prints a readable report, or with ``--json`` one object (``kind``, per-model
 results, ``total_cost_usd`` as a number). Every run is recorded in the ledger as one comparison
-with its attempts (``--db PATH`` picks the file; ``--no-ledger`` skips it).
+with its attempts, every call through the call stack (``--db PATH`` picks the ledger file).
 """
 
 from __future__ import annotations
@@ -19,10 +19,14 @@ from pydantic import BaseModel
 from core.catalog import default_catalog
 from core.cli.output import parse_vars, print_json, print_table
 from core.cli.validate import check_max_tokens, positive_int, prompt_text, usd_amount
+from core.calls.factory import open_stack
 from core.calls.gateway import Gateway
 from core.local.only import add_flag as add_local_only_flag, gateway_for
+from core.calls.stack import CallStack
+from core.ledger.writer import Ledger
 from core.patterns import compare, moa, refine, vote
-from core.patterns.common import ModelAnswer, PatternRecord, RecordHook
+from core.patterns.common import ModelAnswer, RecordHook, ledger_recorder
+from core.policy import load_policy
 
 
 def _models(text: str) -> list[str]:
@@ -30,24 +34,18 @@ def _models(text: str) -> list[str]:
 
 
 def _execute(args: argparse.Namespace,
-             work: Callable[[Gateway, RecordHook], Awaitable[BaseModel]]) -> BaseModel:
-    """Run one pattern on a fresh gateway, then write what it recorded to the ledger."""
-    records: list[PatternRecord] = []
+             work: Callable[[CallStack, RecordHook], Awaitable[BaseModel]]) -> BaseModel:
+    """Run one pattern on a fresh call stack; its calls and its comparison row go to the
+    ledger."""
+    ledger = Ledger(args.db)
 
     async def main() -> BaseModel:
         async with gateway_for(getattr(args, "local_only", False)) or Gateway() as gateway:
-            return await work(gateway, records.append)
+            with ledger.attempt_sink() as sink:
+                stack = open_stack(gateway, load_policy(), ledger, on_attempt=sink.add)
+                return await work(stack, ledger_recorder(ledger))
 
-    try:
-        return asyncio.run(main())
-    finally:
-        if records and not args.no_ledger:
-            from core.ledger.writer import Ledger
-            from core.patterns.common import ledger_recorder
-
-            record = ledger_recorder(Ledger(args.db))
-            for entry in records:
-                record(entry)
+    return asyncio.run(main())
 
 
 def _money(value: Decimal | None) -> str:
@@ -83,8 +81,8 @@ def _compare_text(result: Any) -> None:
 
 def _run_compare(args: argparse.Namespace) -> int:
     check_max_tokens(args.max_tokens, _models(args.models), default_catalog())
-    result = _execute(args, lambda gateway, hook: compare(
-        gateway, args.prompt, _models(args.models), system=args.system, template=args.template,
+    result = _execute(args, lambda stack, hook: compare(
+        stack, args.prompt, _models(args.models), system=args.system, template=args.template,
         vars=parse_vars(args.var), max_tokens=args.max_tokens, on_record=hook,
     ))
     _emit(args, "compare", result, _compare_text)
@@ -108,8 +106,8 @@ def _refine_text(result: Any) -> None:
 
 
 def _run_refine(args: argparse.Namespace) -> int:
-    result = _execute(args, lambda gateway, hook: refine(
-        gateway, args.prompt, args.generator, args.evaluator, max_rounds=args.max_rounds,
+    result = _execute(args, lambda stack, hook: refine(
+        stack, args.prompt, args.generator, args.evaluator, max_rounds=args.max_rounds,
         threshold=args.threshold, cost_cap_usd=args.cost_cap, on_record=hook,
     ))
     _emit(args, "refine", result, _refine_text)
@@ -130,8 +128,8 @@ def _moa_text(result: Any) -> None:
 
 def _run_moa(args: argparse.Namespace) -> int:
     proposers = _models(args.proposers) if args.proposers else None
-    result = _execute(args, lambda gateway, hook: moa(
-        gateway, args.prompt, proposers=proposers, aggregator=args.aggregator,
+    result = _execute(args, lambda stack, hook: moa(
+        stack, args.prompt, proposers=proposers, aggregator=args.aggregator,
         layers=args.layers, on_record=hook,
     ))
     _emit(args, "moa", result, _moa_text)
@@ -153,8 +151,8 @@ def _vote_text(result: Any) -> None:
 
 def _run_vote(args: argparse.Namespace) -> int:
     choices = _models(args.choices) if args.choices else None
-    result = _execute(args, lambda gateway, hook: vote(
-        gateway, args.question, _models(args.models), choices=choices, on_record=hook,
+    result = _execute(args, lambda stack, hook: vote(
+        stack, args.question, _models(args.models), choices=choices, on_record=hook,
     ))
     _emit(args, "vote", result, _vote_text)
     return 0
@@ -179,7 +177,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--db", default=None, help="ledger file (default: $ORCHESTRA_DB or "
                         "data/orchestra.duckdb)")
-    parser.add_argument("--no-ledger", action="store_true", help="do not record this run")
 
 
 def _positive_int(text: str) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from core.routing.budget import BudgetManager
 from core.catalog import TIERS, default_catalog
 from core.cli.output import print_json
 from core.cli.validate import prompt_text
 from core.calls.gateway import Gateway
+from core.calls.stack import routing_state
 from core.policy import load_policy
 from core.routing.candidates import RouteRequest
 from core.routing.router import RouteDecision, Router
@@ -21,8 +21,7 @@ def decide(args: argparse.Namespace) -> RouteDecision:
     catalog = default_catalog()
     policy = load_policy()
     gateway = Gateway(catalog)
-    router = Router(catalog, policy, available=getattr(gateway, "available", None),
-                    budget=BudgetManager(policy.budget))
+    router = Router(catalog, policy, routing_state(policy, configured=gateway.available))
     request = RouteRequest(text=args.task, kind=args.kind or "", tier=args.tier,
                            capabilities=tuple(dict.fromkeys(args.capability or ())))
     return router.route(request)

@@ -15,8 +15,8 @@ from core.cli.validate import check_budget, non_negative_int, plan_file, prompt_
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
 from core.local.only import add_flag as add_local_only_flag, gateway_for
-from core.planning.choose import calls_as_attempts, make_plan
-from core.execution.runs import RunSession, reconcile_interrupted
+from core.execution.resume import reconcile_interrupted
+from core.execution.runs import RunSession, new_run_id, plan_run
 from core.execution.summary import RunSummary
 
 
@@ -60,12 +60,12 @@ def _run(args: argparse.Namespace) -> int:
     if not args.demand and not args.plan:
         raise ConfigError('give a demand, e.g. orchestra run "compare A and B", or --plan FILE')
     budget = check_budget(args.budget)
-    planned = asyncio.run(make_plan(args.demand or "", planner=args.planner, plan_file=args.plan,
-                                    gateway=gateway_for(args.local_only)))
-    session = RunSession(planned.plan, budget_usd=budget, db_path=args.db,
+    run_id = new_run_id()
+    planned = asyncio.run(plan_run(args.demand or "", run_id=run_id, planner=args.planner,
+                                   plan_file=args.plan, budget_usd=budget, db_path=args.db,
+                                   gateway=gateway_for(args.local_only)))
+    session = RunSession(planned.plan, run_id=run_id, budget_usd=budget, db_path=args.db,
                          gateway=gateway_for(args.local_only))
-    if planned.calls:
-        session.ledger.record_attempts(calls_as_attempts(planned.calls, run_id=session.run_id))
     if not args.json:
         note = f" ({'; '.join(planned.notes)})" if planned.notes else ""
         print(f"plan: {planned.source}{note}", file=sys.stderr)
@@ -73,7 +73,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    session = RunSession.resume(args.run_id, db_path=args.db, budget_usd=check_budget(args.budget))
+    session = RunSession.resume(args.run_id, db_path=args.db, force=args.force,
+                                budget_usd=check_budget(args.budget))
     return _finish(asyncio.run(_execute(session, args.json)), args.json)
 
 
@@ -152,6 +153,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(func=_run)
     resume = subparsers.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("run_id")
+    resume.add_argument("--force", action="store_true",
+                        help="take over a run whose owner process was on another host")
     resume.set_defaults(func=_resume)
     for parser in (run, resume):
         parser.add_argument("--budget",

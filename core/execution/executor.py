@@ -18,7 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from core.execution.events import EventType, RunEvent
+from core.errors import (AllModelsFailed, BudgetExceeded, ConfigError, InvalidOutput,
+                         PatternFailed)
+from core.execution.events import (FailureKind, Payload, RunEvent, RunStarted, TaskCancelled,
+                                   TaskDone, TaskFailed, TaskQueued, TaskSkipped, TaskStatus)
 from core.planning.plan import Plan, Task
 from core.execution.slots import PrioritySlots
 from core.types import Usage
@@ -46,7 +49,11 @@ class TaskContext:
     run_id: str
     task_id: str
     wave: int
-    emit: Callable[..., None]
+    emit: Callable[[Payload], None]
+
+    def forward(self, event: RunEvent) -> None:
+        """Report an event of the task's calls (retries, fallbacks, budget warnings)."""
+        self.emit(event.payload)
 
 
 TaskRunner = Callable[[Task, str, TaskContext], Awaitable[TaskOutput]]
@@ -58,9 +65,10 @@ class TaskState:
 
     task_id: str
     wave: int
-    status: str = "queued"  # queued | running | done | failed | skipped | cancelled
+    status: TaskStatus = "queued"
     output: TaskOutput | None = None
     error: str = ""
+    failure: FailureKind | None = None
     started_at: float | None = None
     ended_at: float | None = None
     resumed: bool = False
@@ -142,10 +150,10 @@ class Executor:
         """Call ``listener`` with every event, in order."""
         self._listeners.append(listener)
 
-    def emit(self, type_: EventType, task_id: str = "", **data: Any) -> None:
+    def emit(self, payload: Payload, task_id: str = "") -> None:
         """Send one event to every listener."""
         wave = self.states[task_id].wave if task_id else None
-        event = RunEvent(type=type_, run_id=self.run_id, task_id=task_id, wave=wave, data=data)
+        event = RunEvent(run_id=self.run_id, task_id=task_id, wave=wave, payload=payload)
         for listener in self._listeners:
             listener(event)
 
@@ -174,10 +182,10 @@ class Executor:
     async def run(self) -> dict[str, TaskState]:
         """Run every task; returns the final state of each."""
         self.started_at = time.time()
-        self.emit("run_started", tasks=len(self.plan.tasks), waves=len(self.waves),
-                   wave_ids=self.waves)
+        self.emit(RunStarted(tasks=len(self.plan.tasks), waves=len(self.waves),
+                             wave_ids=self.waves))
         for task in self.plan.tasks:
-            self.emit("task_queued", task.id, title=task.title, kind=task.kind)
+            self.emit(TaskQueued(title=task.title, kind=task.kind), task.id)
         jobs = [asyncio.create_task(self._run_task(task)) for task in self.plan.tasks]
         await asyncio.gather(*jobs)
         self.ended_at = time.time()
@@ -195,7 +203,8 @@ class Executor:
             self._finish(state, "cancelled")
             return
         if failed:
-            self._finish(state, "skipped", error=f"dependency {', '.join(failed)} did not finish")
+            self._finish(state, "skipped", error=f"dependency {', '.join(failed)} did not finish",
+                         failure="dependency_failed")
             return
         async with self._slots.slot(priority=self._chain_after[task.id]):
             if self._cancelled:
@@ -208,7 +217,7 @@ class Executor:
                   for d in task.depends_on]
         prompt = build_prompt(task, inputs, self._context_budget)
         context = TaskContext(self.run_id, task.id, state.wave,
-                              lambda type_, **data: self.emit(type_, task.id, **data))
+                              lambda payload: self.emit(payload, task.id))
         state.status, state.started_at = "running", time.time()
         job = asyncio.create_task(self._runner(task, prompt, context))
         self._running[task.id] = job
@@ -217,23 +226,43 @@ class Executor:
         except asyncio.CancelledError:
             self._finish(state, "cancelled")
         except Exception as exc:  # noqa: BLE001 - any failure of one task is reported, not raised
-            self._finish(state, "failed", error=f"{type(exc).__name__}: {exc}")
+            self._finish(state, "failed", error=f"{type(exc).__name__}: {exc}",
+                         failure=failure_kind(exc))
         else:
             self._finish(state, "done", output=output)
         finally:
             self._running.pop(task.id, None)
 
-    def _finish(self, state: TaskState, status: str, *, output: TaskOutput | None = None,
-                error: str = "", resumed: bool = False) -> None:
+    def _finish(self, state: TaskState, status: TaskStatus, *,
+                output: TaskOutput | None = None, error: str = "", resumed: bool = False,
+                failure: FailureKind | None = None) -> None:
         state.status, state.output, state.error, state.resumed = status, output, error, resumed
+        state.failure = failure
         state.ended_at = time.time()
         if status == "done" and output is not None:
-            self.emit("task_done", state.task_id, model=output.model, tier=output.tier,
-                       cost_usd=output.cost_usd, resumed=resumed, text=output.text)
+            self.emit(TaskDone(model=output.model, tier=output.tier, cost_usd=output.cost_usd,
+                               resumed=resumed, text=output.text), state.task_id)
         elif status == "failed":
-            self.emit("task_failed", state.task_id, reason=error)
+            self.emit(TaskFailed(kind=failure or "error", reason=error), state.task_id)
         elif status == "skipped":
-            self.emit("task_skipped", state.task_id, reason=error)
+            self.emit(TaskSkipped(kind=failure or "dependency_failed", reason=error),
+                      state.task_id)
         else:
-            self.emit("task_cancelled", state.task_id)
+            self.emit(TaskCancelled(), state.task_id)
         state.done_event.set()
+
+
+def failure_kind(exc: Exception) -> FailureKind:
+    """The typed kind of a task's failure, read off its exception's type."""
+    if isinstance(exc, BudgetExceeded):
+        return "budget_exceeded"
+    if isinstance(exc, AllModelsFailed):
+        causes = exc.errors
+        if causes and all(isinstance(c, InvalidOutput) for c in causes):
+            return "invalid_output"
+        return "all_models_failed"
+    if isinstance(exc, PatternFailed):
+        return "pattern_failed"
+    if isinstance(exc, ConfigError):
+        return "config_error"
+    return "error"

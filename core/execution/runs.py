@@ -1,99 +1,88 @@
-"""Runs: a plan executed through routing, dispatch and the ledger, and resumed after a crash.
+"""Runs: a plan executed through the call stack and the ledger, and resumed after a crash.
 
-``RunSession`` wires the pieces for one run: a gateway, a dispatcher (router, budgets,
-retries, breakers), the executor, and the ledger — every attempt is written as it ends, every
-task row as its status changes (a done task's output included), so a run killed even with
-``kill -9`` loses nothing already paid for and ``RunSession.resume`` continues it without
-calling finished tasks again.
+``RunSession`` wires the pieces for one run: a gateway, a call stack (routing, budgets,
+retries, breakers, records, traces) built from the ledger, the executor, and the ledger itself.
+Every attempt is written as it ends (an answered one at once), every task row as its status
+changes, so a run killed even with ``kill -9`` loses nothing already paid for, and
+``RunSession.resume`` continues it without calling for answers the ledger already holds. A
+run's budget belongs to the run: a resumed run starts from what it already spent, and the
+cost it reports is what the ledger holds for it (planner and scorer calls included).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from core.calls.budgeted import BudgetedGateway
-from core.catalog import Catalog, default_catalog
-from core.calls.stack import CallContext, Dispatcher, create_dispatcher, route_request_for
-from core.errors import ConfigError
-from core.execution.events import RunEvent
-from core.execution.executor import Executor, TaskContext, TaskOutput
+from core.calls.context import CallContext
+from core.calls.factory import open_stack
 from core.calls.gateway import Gateway
-from core.ledger import HistoryFilter, Ledger, TaskRow, grouped_history, model_ratings
-from core.ledger.records import RunRecord, from_unix
-from core.routing.complexity import ComplexityScore, classify_with_llm
+from core.calls.resilience import BreakerBoard
+from core.calls.structured import call_structured
+from core.calls.stack import CallStack, route_request_for
+from core.calls.tracing import run_span, task_span
+from core.catalog import Catalog, default_catalog
+from core.errors import ConfigError
+from core.execution.events import RunDone, RunEvent, TaskStarted
+from core.execution.executor import Executor, TaskContext, TaskOutput
+from core.execution.resume import claim, completed_tasks, this_process
+from core.execution.rows import TaskRowWriter
+from core.execution.summary import RunSummary, summarize
+from core.ledger import Ledger, TaskRow
+from core.ledger.records import from_unix
+from core.ledger.writer import AttemptSink
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
+from core.planning.choose import PlannerChoice, cheapest_json_model, make_plan
+from core.planning.planner import PlanResult
 from core.planning.plan import PATTERN_KINDS, Plan, Task
-from core.planning.choose import calls_as_attempts, cheapest_json_model
 from core.policy import Policy, load_policy
-from core.routing.router import DAY_S
-from core.calls.resilience import BreakerBoard
-from core.execution.summary import RunSummary, summarize
-from core.types import ChatRequest, ChatResult, Message, Usage
+from core.routing.candidates import RouteRequest
+from core.routing.complexity import ComplexityScore, classify_with_llm
+from core.tools.loop import tools_route
+from core.tools.session import call_with_tools
+from core.types import ChatRequest, ChatResult, Message
 
-SCORING_REASON = "complexity scoring"  # the ledger reason of an LLM complexity-scoring call
-TASK_FLUSH_INTERVAL_S = 0.1  # task rows are written at most this often (attempts: 0.2 s)
-_TASK_EVENTS = {"task_started": "running", "task_done": "done", "task_failed": "failed",
-                "task_skipped": "skipped", "task_cancelled": "cancelled"}
-
-
-def spent_today(ledger: Ledger | None = None) -> dict[str, Decimal]:
-    """Today's (UTC) spend per provider, from the ledger (seeds the daily budgets)."""
-    today = datetime.now(UTC).date()
-    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider",
-                            ledger=ledger or Ledger())
-    return {row.provider: Decimal(str(row.spend_usd)) for row in frame.itertuples()}
+_TASK_STATUSES = {"task_started": "running", "task_done": "done", "task_failed": "failed",
+                  "task_skipped": "skipped", "task_cancelled": "cancelled"}
 
 
-def poorly_rated(ledger: Ledger, policy: Policy) -> dict[str, str]:
-    """Models rated (by people or a judge) below the policy's ``[quality]`` bar, and why."""
-    frame = model_ratings(ledger=ledger)
-    bar = policy.quality
-    return {
-        str(row.model): f"rated {row.mean_rating:.1f}/5 over {row.ratings} ratings"
-        for row in frame.itertuples()
-        if row.ratings >= bar.min_ratings and row.mean_rating < bar.min_mean
-    }
+def new_run_id() -> str:
+    """A fresh run id."""
+    return uuid.uuid4().hex[:12]
 
 
-def this_process() -> str:
-    """``host:pid`` of this process, as stored in a run's ``owner``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def with_run_budget(policy: Policy, budget_usd: Decimal | None) -> Policy:
+    """``policy`` with its per-run budget set to ``budget_usd`` (unchanged when None)."""
+    if budget_usd is None:
+        return policy
+    if budget_usd <= 0:
+        raise ConfigError("a run's budget must be a positive amount of USD, e.g. 0.50")
+    budget = policy.budget.model_copy(update={"per_run_usd": budget_usd})
+    return policy.model_copy(update={"budget": budget})
 
 
-def _owner_gone(owner: str) -> bool:
-    """True when ``owner`` is a process on this host that no longer exists."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run, or unknown: leave it alone
+async def plan_run(demand: str, *, run_id: str, planner: PlannerChoice = "offline",
+                   plan_file: Path | str | None = None, budget_usd: Decimal | None = None,
+                   db_path: Path | str | None = None, gateway: Gateway | None = None,
+                   policy: Policy | None = None, catalog: Catalog | None = None) -> PlanResult:
+    """Plan a run before it starts. The LLM planner's calls go through a call stack held to
+    the run's budget and are recorded under ``run_id``, so the run counts them as spent."""
+    if planner == "offline" or plan_file is not None:
+        return await make_plan(demand, planner=planner, plan_file=plan_file)
+    policy = with_run_budget(policy or load_policy(), budget_usd)
+    ledger = Ledger(db_path)
+    owned = gateway is None
+    gateway = gateway or Gateway(catalog or default_catalog())
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def reconcile_interrupted(ledger: Ledger, runs: list[RunRecord]) -> list[RunRecord]:
-    """Runs as listed, with those left ``running`` by a process that is gone (killed, crashed)
-    marked ``interrupted`` in the ledger, so `orchestra resume` is the obvious next step."""
-    out = []
-    for run in runs:
-        if run.status == "running" and run.owner and _owner_gone(run.owner):
-            ledger.mark_interrupted(run.run_id)
-            run = run.model_copy(update={"status": "interrupted"})
-        out.append(run)
-    return out
+        with ledger.attempt_sink() as sink:
+            stack = open_stack(gateway, policy, ledger, on_attempt=sink.add, run_id=run_id)
+            return await make_plan(demand, planner=planner, stack=stack, run_id=run_id)
+    finally:
+        if owned:
+            await gateway.aclose()
 
 
 class RunSession:
@@ -101,8 +90,10 @@ class RunSession:
 
     Args:
         plan: the validated plan.
-        run_id: reuse an id (resume) or get a new one.
-        budget_usd: this run's budget (default: the policy's ``per_run_usd``).
+        run_id: reuse an id (resume, or a run whose plan was made through the stack) or get
+            a new one.
+        budget_usd: this run's budget (default: the policy's ``per_run_usd``); what the run
+            already spent under this id counts against it.
         db_path: the ledger file (default: ``ORCHESTRA_DB`` or ``data/orchestra.duckdb``).
         gateway: the gateway (default: a new one; sandbox for providers without a key).
         policy: routing policy (default: ``data/policy.toml``).
@@ -124,14 +115,9 @@ class RunSession:
         breakers: BreakerBoard | None = None,
     ) -> None:
         self.plan = plan
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_id = run_id or new_run_id()
         self.catalog = catalog or default_catalog()
-        self.policy = policy or load_policy()
-        if budget_usd is not None:
-            if budget_usd <= 0:
-                raise ConfigError("a run's budget must be a positive amount of USD, e.g. 0.50")
-            budget = self.policy.budget.model_copy(update={"per_run_usd": budget_usd})
-            self.policy = self.policy.model_copy(update={"budget": budget})
+        self.policy = with_run_budget(policy or load_policy(), budget_usd)
         self.budget_usd = self.policy.budget.per_run_usd
         self.ledger = Ledger(db_path)
         self._gateway = gateway
@@ -141,13 +127,9 @@ class RunSession:
                                  completed=completed)
         self._listeners: list[Callable[[RunEvent], None]] = []
         self.executor.on_event(self._on_event)
-        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-        self._pending_rows: dict[str, TaskRow] = {}
-        self._rows_lock = threading.Lock()
-        self._last_flush = 0.0
-        self._flush_scheduled = False
-        self._dispatcher: Dispatcher | None = None
-        self._sink = None
+        self._sink: AttemptSink | None = None
+        self._rows = TaskRowWriter(self.ledger, lambda: self._sink)
+        self._stack: CallStack | None = None
 
     def on_event(self, listener: Callable[[RunEvent], None]) -> None:
         """Call ``listener`` with every event of the run, in order."""
@@ -156,6 +138,13 @@ class RunSession:
     def cancel(self) -> None:
         """Stop starting tasks and interrupt running ones (call on the run's event loop)."""
         self.executor.cancel()
+
+    @property
+    def stack(self) -> CallStack:
+        """The run's call stack (while it runs)."""
+        if self._stack is None:
+            raise RuntimeError("the run's call stack exists only while it runs")
+        return self._stack
 
     async def run(self) -> RunSummary:
         """Run the plan to the end (or until cancelled) and return its summary."""
@@ -166,141 +155,130 @@ class RunSession:
         self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,
                               self.plan.model_dump_json(), owner=this_process())
         self._sink = self.ledger.attempt_sink()
-        self._dispatcher = create_dispatcher(gateway, self.policy,
-                                             spent_today=spent_today(self.ledger),
-                                             on_attempt=self._sink.add,
-                                             breakers=self._breakers,
-                                             call_history=self.ledger.calls_since(
-                                                 time.time() - DAY_S),
-                                             poorly_rated=poorly_rated(self.ledger, self.policy))
-        self.gateway = gateway
+        self._stack = open_stack(gateway, self.policy, self.ledger, on_attempt=self._sink.add,
+                                 run_id=self.run_id, breakers=self._breakers)
         try:
-            await self.executor.run()
+            with run_span(self.run_id, self.plan.demand, len(self.plan.tasks)):
+                await self.executor.run()
         finally:
             self._sink.close()
             if self._gateway is None:
                 await gateway.aclose()
         available = sum(1 for p in self.catalog.providers if gateway.available(p))
         summary = summarize(self.executor, self.catalog, self.policy.baseline_model(self.catalog),
-                            providers_available=available)
-        self._write(self.ledger.update_run, self.run_id, status=summary.status,
-                    summary_json=summary.model_dump_json(exclude={"task_results"}))
-        self.executor.emit("run_done", **summary.model_dump(exclude={"task_results"}))
-        self._writes.shutdown(wait=True)
+                            providers_available=available,
+                            spent_usd=self.ledger.run_spend(self.run_id))
+        self._rows.submit(self.ledger.update_run, self.run_id, status=summary.status,
+                          summary_json=summary.model_dump_json(exclude={"task_results"}))
+        self.executor.emit(RunDone(status=summary.status, cost_usd=summary.cost_usd))
+        self._rows.close()
         return summary
 
     # ── one task ─────────────────────────────────────────────────────────────────────────
     async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
-        assert self._dispatcher is not None
-        if task.kind in PATTERN_KINDS:
-            return await self._run_pattern(task, prompt, ctx)
+        with task_span(self.run_id, task.id, ctx.wave, task.kind):
+            if task.kind in PATTERN_KINDS:
+                return await self._run_pattern(task, prompt, ctx)
+            return await self._run_single(task, prompt, ctx)
+
+    async def _run_single(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
+        stack, where = self.stack, CallContext(self.run_id, task.id, ctx.wave)
         complexity, scored = task.complexity, ""
         if (complexity is None and not task.model and not task.tier
                 and self.policy.complexity.mode == "llm"):
-            score = await self._llm_complexity(task, ctx)
+            score = await self._llm_complexity(task, where)
             complexity, scored = score.score, f"{score.reason}; "
         request = ChatRequest(model=task.model or "",
                               messages=[Message(role="user", content=prompt)],
                               max_tokens=task.max_output_tokens,
-                              live_search="live_search" in task.capabilities)
+                              live_search="live_search" in task.capabilities,
+                              json_schema=task.schema_)  # a schema routes to json_schema models
         route = route_request_for(
             request, kind=task.kind, complexity=complexity, tier=task.tier,
             model=task.model, capabilities=tuple(task.capabilities),
             dependencies=len(task.depends_on))
-        decision = self._dispatcher.router.route(route)
-        ctx.emit("task_started", model=decision.model, tier=decision.tier,
-                 reason=scored + decision.reason, fallbacks=decision.fallbacks)
-        outcome = await self._dispatcher.run(
-            request.model_copy(update={"model": decision.model}), route, decision=decision,
-            context=CallContext(self.run_id, task.id, ctx.wave),
-            on_event=lambda e: ctx.emit(e.type, **e.data))
+        if task.tools:  # routed only to models with the tools capability
+            route = tools_route(route)
+        decision = stack.route(route)
+        ctx.emit(TaskStarted(model=decision.model, tier=decision.tier,
+                             reason=scored + decision.reason, fallbacks=decision.fallbacks))
+        if task.tools:
+            return await self._run_tools(task, request, tools_route(route, decision.model),
+                                         where, ctx)
+        pinned = request.model_copy(update={"model": decision.model})
+        if task.schema_ is not None:  # validated, repaired once (core/calls/structured.py)
+            _, outcome = await call_structured(stack, pinned, task.schema_, route=route,
+                                               decision=decision, context=where,
+                                               on_event=ctx.forward)
+        else:
+            outcome = await stack.call(pinned, route, decision=decision, context=where,
+                                       on_event=ctx.forward)
         spec = self.catalog.model(outcome.model)
         return TaskOutput(text=outcome.result.text, model=outcome.model, tier=spec.tier,
                           cost_usd=None if outcome.result.cost_usd is None
                           else outcome.charged_usd,
                           usage=outcome.result.usage)
 
-    async def _llm_complexity(self, task: Task, ctx: TaskContext) -> ComplexityScore:
-        """Score a task with an economy model (heuristic on failure); its call is recorded."""
-        model = (self.policy.complexity.model
-                 or cheapest_json_model(self.gateway, "economy"))  # type: ignore[arg-type]
-        calls: list[ChatResult] = []
+    async def _run_tools(self, task: Task, request: ChatRequest, route: RouteRequest,
+                         where: CallContext, ctx: TaskContext) -> TaskOutput:
+        """A task with ``tools:``: the tool loop (``core.tools``), each model call through the
+        stack, each tool call written to the ledger."""
+        out = await call_with_tools(
+            lambda r, rt: self.stack.call(r, rt, context=where, on_event=ctx.forward),
+            request.model_copy(update={"tool_choice": task.tool_choice}), route, task.tools,
+            self.policy.tools, self.catalog, run_id=self.run_id, task_id=task.id,
+            record=lambda rows: self._rows.submit(self.ledger.record_tool_calls, rows))
+        return TaskOutput(text=out.result.text, model=out.model,
+                          tier=self.catalog.model(out.model).tier,
+                          cost_usd=None if out.cost_usd is None else out.charged_usd,
+                          usage=out.usage)
+
+    async def _llm_complexity(self, task: Task, where: CallContext) -> ComplexityScore:
+        """Score a task with an economy model (heuristic on failure or when over budget)."""
+        stack = self.stack
+        model = self.policy.complexity.model or cheapest_json_model(stack, "economy")
 
         async def complete(request: ChatRequest) -> ChatResult:
-            result = await self.gateway.complete(request)
-            calls.append(result)
-            return result
+            outcome = await stack.call(request, context=where.but(purpose="scorer"),
+                                       fallback=False)
+            return outcome.result
 
-        score = await classify_with_llm(task.prompt, complete, model, kind=task.kind,
-                                        dependencies=len(task.depends_on),
-                                        capabilities=task.capabilities)
-        for attempt in calls_as_attempts(calls, run_id=self.run_id, task_id=task.id,
-                                         wave=ctx.wave, reason=SCORING_REASON):
-            self._sink.add(attempt)  # type: ignore[union-attr]
-        return score
+        return await classify_with_llm(task.prompt, complete, model, kind=task.kind,
+                                       dependencies=len(task.depends_on),
+                                       capabilities=task.capabilities)
 
     async def _run_pattern(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
-        ctx.emit("task_started", model=f"{task.kind} pattern", tier=task.tier or "",
-                 reason=f"{task.kind}: several models together")
+        ctx.emit(TaskStarted(model=f"{task.kind} pattern", tier=task.tier or "",
+                             reason=f"{task.kind}: several models together"))
 
         def record(entry: PatternRecord) -> None:
-            tagged = [a.model_copy(update={"run_id": self.run_id, "task_id": task.id,
-                                           "wave": ctx.wave}) for a in entry.attempts]
-            self._write(self.ledger.record_comparison, entry.comparison_id, entry.kind,
-                        entry.prompt, entry.meta)
-            for attempt in tagged:
-                self._sink.add(attempt)  # type: ignore[union-attr]
+            self._rows.submit(self.ledger.record_comparison, entry.comparison_id, entry.kind,
+                              entry.prompt, entry.meta)
 
         models = [task.model] if task.model else None
-        budget = self._dispatcher.router.budget  # type: ignore[union-attr]
-        assert budget is not None  # create_dispatcher always gives the router a budget
-        budgeted = BudgetedGateway(self.gateway, budget)
-        out = await run_pattern_task(task.kind, prompt, budgeted,  # type: ignore[arg-type]
-                                     models=models, on_record=record)
+        out = await run_pattern_task(task.kind, prompt, self.stack, models=models,
+                                     on_record=record,
+                                     context=CallContext(self.run_id, task.id, ctx.wave))
         return TaskOutput(text=out.text, model=f"{task.kind} pattern", tier=task.tier or "",
                           cost_usd=out.cost_usd, usage=out.usage)
 
     # ── ledger ───────────────────────────────────────────────────────────────────────────
-    def _write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
-        """Write to the ledger on the one writer thread, in order, without blocking the loop."""
-        self._writes.submit(fn, *args, **kwargs)
-
     def _on_event(self, event: RunEvent) -> None:
-        status = _TASK_EVENTS.get(event.type)
+        status = _TASK_STATUSES.get(event.type)
         if status is not None:
-            row = self._task_row(event.task_id, status, event)
-            with self._rows_lock:
-                self._pending_rows[event.task_id] = row
-                schedule, self._flush_scheduled = not self._flush_scheduled, True
-            if schedule:
-                self._write(self._persist_tasks)
+            self._rows.put(self._task_row(event.task_id, status, event))
         for listener in self._listeners:
             listener(event)
-
-    def _persist_tasks(self) -> None:
-        """Write the latest row of every task changed since the last write, in one transaction,
-        after every attempt queued so far: a task is never stored as done while the attempts it
-        paid for are not yet durable. Rows that change while a write is going on are coalesced
-        into the next one, so a busy run costs a few writes, not one per status change."""
-        pause = TASK_FLUSH_INTERVAL_S - (time.monotonic() - self._last_flush)
-        if pause > 0:
-            time.sleep(pause)  # on the writer thread: let more changes gather into one write
-        self._last_flush = time.monotonic()
-        with self._rows_lock:
-            rows, self._pending_rows = list(self._pending_rows.values()), {}
-            self._flush_scheduled = False
-        if self._sink is not None:
-            self._sink.flush()
-        self.ledger.upsert_tasks(rows)
 
     def _task_row(self, task_id: str, status: str, event: RunEvent) -> TaskRow:
         task, state = self.plan.task(task_id), self.executor.states[task_id]
         out = state.output
+        started = event.payload if isinstance(event.payload, TaskStarted) else None
         return TaskRow(
             run_id=self.run_id, task_id=task_id, wave=state.wave, title=task.title,
             kind=task.kind, status=status,  # type: ignore[arg-type]
-            model=out.model if out else str(event.data.get("model", "")),
-            tier=out.tier if out else str(event.data.get("tier", "")),
+            model=out.model if out else (started.model if started else ""),
+            tier=out.tier if out else (started.tier if started else ""),
             output=out.text if out else None, cost_usd=out.cost_usd if out else None,
             started_at=from_unix(state.started_at) if state.started_at else None,
             ended_at=(from_unix(state.ended_at)
@@ -310,26 +288,18 @@ class RunSession:
 
     # ── resume ───────────────────────────────────────────────────────────────────────────
     @classmethod
-    def resume(cls, run_id: str, *, db_path: Path | str | None = None,
-               **kwargs: object) -> "RunSession":
-        """A session that continues a stored run: done tasks keep their outputs."""
+    def resume(cls, run_id: str, *, db_path: Path | str | None = None, force: bool = False,
+               budget_usd: Decimal | None = None, **kwargs: object) -> "RunSession":
+        """A session that continues a stored run: tasks it holds answers for are not called
+        again, and its budget counts what it already spent. Refuses a run whose owner is still
+        alive (``force`` takes over one owned by a process on another host)."""
         ledger = Ledger(db_path)
         record = ledger.get_run(run_id)
         if record is None:
             raise ConfigError(f"no run '{run_id}' in {ledger.path}; `orchestra runs` lists them")
+        claim(record, force=force)
         plan = Plan.model_validate_json(record.plan_json)
-        usage: dict[str, Usage] = {}
-        for attempt in ledger.get_attempts(run_id=run_id):
-            if attempt.status == "ok" and attempt.reason != SCORING_REASON:  # the task's answer
-                usage[attempt.task_id] = usage.get(attempt.task_id, Usage()) + Usage(
-                    input_tokens=attempt.input_tokens, output_tokens=attempt.output_tokens,
-                    cached_input_tokens=attempt.cached_input_tokens,
-                    reasoning_tokens=attempt.reasoning_tokens)
-        completed = {
-            row.task_id: TaskOutput(text=row.output or "", model=row.model, tier=row.tier,
-                                    cost_usd=row.cost_usd, usage=usage.get(row.task_id, Usage()))
-            for row in ledger.get_tasks(run_id) if row.status == "done"
-        }
-        budget = kwargs.pop("budget_usd", None) or record.budget_usd
-        return cls(plan, run_id=run_id, db_path=db_path, completed=completed,
+        budget = budget_usd or record.budget_usd
+        return cls(plan, run_id=run_id, db_path=db_path,
+                   completed=completed_tasks(ledger, run_id, plan),
                    budget_usd=budget, **kwargs)  # type: ignore[arg-type]

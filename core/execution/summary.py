@@ -30,8 +30,9 @@ class TaskResult(BaseModel):
 
 
 class RunSummary(BaseModel):
-    """What a run did and cost. ``cost_usd`` excludes unpriced calls (counted in
-    ``unpriced_tasks``); ``saving_ratio`` is baseline cost over actual cost."""
+    """What a run did and cost. ``cost_usd`` is what the ledger holds for the run (unpriced
+    calls excluded, counted in ``unpriced_tasks``); ``saving_ratio`` is baseline cost over
+    actual cost."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,11 +57,14 @@ class RunSummary(BaseModel):
 
 
 def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None = None, *,
-              providers_available: int | None = None) -> RunSummary:
+              providers_available: int | None = None,
+              spent_usd: Decimal | None = None) -> RunSummary:
     """Summarise a finished (or cancelled) run from its executor's task states.
 
     ``providers_available`` is how many providers routing could use (default: all in the
-    catalog).
+    catalog). ``spent_usd`` is what the ledger holds for the run — every call, planner and
+    scorer calls and earlier sessions included; it is the cost reported (default: the sum of
+    the tasks' costs).
     """
     baseline = catalog.model(baseline_model or Policy().baseline_model(catalog))
     results, cost, baseline_cost, unpriced = [], Decimal(0), Decimal(0), 0
@@ -86,6 +90,8 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
               for s in ("done", "failed", "skipped", "cancelled")}
     status = ("cancelled" if executor.cancelled else
               "done" if counts["done"] == len(results) else "failed")
+    if spent_usd is not None:
+        cost = spent_usd
     saving = baseline_cost - cost if counts["done"] else None
     ratio = float(baseline_cost / cost) if cost > 0 else None
     return RunSummary(

@@ -25,10 +25,16 @@ Tables (timestamps are naive UTC; money is ``DECIMAL(18,8)`` USD, NULL = unprice
     stored so that history aggregates by day without computing it per row. ``attempt_id`` is
     the key, so re-flushing a batch never duplicates a row. ``trace_id``/``span_id`` (m003)
     are the OpenTelemetry ids of the attempt's span (hex; empty when tracing is off), and
-    ``purpose`` says what the call was for (task, pattern, judge, planner, scorer, ask, ...).
+    ``purpose`` says what the call was for (task, pattern, judge, planner, scorer, ask, ...),
+    and ``output`` an answered attempt's text (what a resume adopts instead of paying again).
 ``comparisons``
     One row per compare/refine/moa/vote: ``comparison_id``, ``kind``, ``prompt``,
     ``created_at``, ``meta_json``. Its answers are the attempts with that ``comparison_id``.
+``response_cache``
+    Answers the response cache serves (m007, ``core.calls.cache``): ``cache_key`` the SHA-256
+    of the request's canonical JSON, ``model``, ``result_json`` the answer, ``cost_usd`` what
+    it cost when it was paid for, ``created_at`` (the TTL counts from it), ``hits`` and
+    ``last_hit_at``. An attempt answered from it has ``attempts.cached`` true, cost 0, no tokens.
 ``ratings``
     Judgements of attempts: ``rating`` 1–5 or NULL, ``best``, ``rater``, ``source``
     person|judge, ``note``, ``created_at``. One row per (attempt_id, source, rater) (m006): a
@@ -143,7 +149,8 @@ M003_ATTEMPT_TRACES: Migration = (
     "m003_attempt_traces",
     ("ALTER TABLE attempts ADD COLUMN trace_id VARCHAR NOT NULL DEFAULT ''",
      "ALTER TABLE attempts ADD COLUMN span_id VARCHAR NOT NULL DEFAULT ''",
-     "ALTER TABLE attempts ADD COLUMN purpose VARCHAR NOT NULL DEFAULT ''"),
+     "ALTER TABLE attempts ADD COLUMN purpose VARCHAR NOT NULL DEFAULT ''",
+     "ALTER TABLE attempts ADD COLUMN output VARCHAR"),
 )
 
 M004_OUTCOMES: Migration = (
@@ -211,6 +218,22 @@ M006_RATINGS_UNIQUE: Migration = (
     ),
 )
 
+M007_RESPONSE_CACHE: Migration = (
+    "m007_response_cache",
+    (
+        """CREATE TABLE response_cache (
+            cache_key VARCHAR PRIMARY KEY,
+            model VARCHAR NOT NULL,
+            result_json VARCHAR NOT NULL,
+            cost_usd DECIMAL(18, 8),
+            created_at TIMESTAMP NOT NULL,
+            hits BIGINT NOT NULL DEFAULT 0 CHECK (hits >= 0),
+            last_hit_at TIMESTAMP
+        )""",
+        "ALTER TABLE attempts ADD COLUMN cached BOOLEAN NOT NULL DEFAULT false",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_RUN_OWNER,
@@ -218,6 +241,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     M004_OUTCOMES,
     M005_TOOL_CALLS,
     M006_RATINGS_UNIQUE,
+    M007_RESPONSE_CACHE,
 )
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS _migrations (

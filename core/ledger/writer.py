@@ -54,6 +54,7 @@ _ARROW_TYPES = {
     "ttft_ms": pa.float64(),
     "started_at": pa.float64(),
     "ended_at": pa.float64(),
+    "cached": pa.bool_(),
 }
 _MICROS = "make_timestamp(({0} * 1e6)::BIGINT)"
 _INSERT_ATTEMPTS = f"""
@@ -418,13 +419,14 @@ class AttemptSink:
             return len(self._buffer)
 
     def add(self, record: AttemptRecord) -> None:
-        """Queue one attempt for writing."""
+        """Queue one attempt for writing. An answered attempt is written at once (with whatever
+        else waits), so a paid answer is durable before its task moves on; failures batch."""
         with self._buffer_lock:
             if self._closed:
                 raise LedgerError("this attempt sink is closed; open a new one with attempt_sink()")
             self._buffer.append(record)
-            full = len(self._buffer) >= self._max_batch
-        if full:
+            now = len(self._buffer) >= self._max_batch or record.status == "ok"
+        if now:
             self._wake.set()
 
     def flush(self) -> int:

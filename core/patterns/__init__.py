@@ -1,6 +1,7 @@
 """Multi-model patterns: compare (fan-out), refine (evaluator–optimizer), mixture-of-agents,
-vote, and a rubric judge. Each is an async function taking a ``Gateway``; each is also a task
-kind inside a plan, through ``run_pattern_task``.
+vote, and a rubric judge. Each is an async function taking a ``CallStack`` (so every call is
+budgeted, capped, breaker-checked, retried, recorded and traced); each is also a task kind
+inside a plan, through ``run_pattern_task``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
-from core.errors import ConfigError, OrchestraError
-from core.calls.gateway import Gateway
+from core.errors import ConfigError, PatternFailed
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     ModelAnswer,
     PatternRecord,
@@ -35,10 +37,6 @@ __all__ = [
 ]
 
 
-class PatternFailed(OrchestraError):
-    """A pattern ran but produced no usable answer (its message says why)."""
-
-
 class PatternOutput(NamedTuple):
     """What a pattern task hands the plan executor: text, cost (None if a model was
     unpriced) and summed usage."""
@@ -52,9 +50,9 @@ def _cost(total: Decimal, unpriced: Sequence[str]) -> Decimal | None:
     return None if unpriced else total
 
 
-async def _compare_task(prompt: str, gateway: Gateway, models: list[str],
-                        hook: RecordHook | None) -> PatternOutput:
-    result = await compare(gateway, prompt, models, on_record=hook)
+async def _compare_task(prompt: str, stack: CallStack, models: list[str],
+                        hook: RecordHook | None, where: CallContext) -> PatternOutput:
+    result = await compare(stack, prompt, models, on_record=hook, context=where)
     if not result.answered:
         raise all_failed("compare", result.results)
     parts = [f"## {a.model}\n{a.text}" for a in result.answered]
@@ -63,29 +61,30 @@ async def _compare_task(prompt: str, gateway: Gateway, models: list[str],
                          result.usage)
 
 
-async def _refine_task(prompt: str, gateway: Gateway, models: list[str],
-                       hook: RecordHook | None) -> PatternOutput:
+async def _refine_task(prompt: str, stack: CallStack, models: list[str],
+                       hook: RecordHook | None, where: CallContext) -> PatternOutput:
     if len(models) < 2:
-        models = [*models, *default_proposers(gateway)]
+        models = [*models, *default_proposers(stack)]
     generator = models[0]
     evaluator = next((m for m in models[1:] if m != generator), models[1])
-    result = await refine(gateway, prompt, generator, evaluator, on_record=hook)
+    result = await refine(stack, prompt, generator, evaluator, on_record=hook, context=where)
     if result.stop_reason in ("generator_failed", "evaluator_failed"):
         raise PatternFailed(f"refine stopped: {result.error}")
     return PatternOutput(result.final_text, _cost(result.total_cost_usd, result.unpriced_models),
                          result.usage)
 
 
-async def _moa_task(prompt: str, gateway: Gateway, models: list[str],
-                    hook: RecordHook | None) -> PatternOutput:
-    result = await moa(gateway, prompt, proposers=models or None, on_record=hook)
+async def _moa_task(prompt: str, stack: CallStack, models: list[str],
+                    hook: RecordHook | None, where: CallContext) -> PatternOutput:
+    result = await moa(stack, prompt, proposers=models or None, on_record=hook, context=where)
     return PatternOutput(result.final_text, _cost(result.total_cost_usd, result.unpriced_models),
                          result.usage)
 
 
-async def _vote_task(prompt: str, gateway: Gateway, models: list[str],
-                     hook: RecordHook | None) -> PatternOutput:
-    result = await vote(gateway, prompt, models or default_proposers(gateway), on_record=hook)
+async def _vote_task(prompt: str, stack: CallStack, models: list[str],
+                     hook: RecordHook | None, where: CallContext) -> PatternOutput:
+    result = await vote(stack, prompt, models or default_proposers(stack), on_record=hook,
+                        context=where)
     votes = sum(result.tally.values())
     if result.winner is None:
         text = f"No majority: tied between {', '.join(result.tied)} ({votes} votes)."
@@ -103,10 +102,11 @@ _RUNNERS = {"compare": _compare_task, "refine": _refine_task, "moa": _moa_task,
 async def run_pattern_task(
     kind: str,
     prompt: str,
-    gateway: Gateway,
+    stack: CallStack,
     *,
     models: Sequence[str] | None = None,
     on_record: RecordHook | None = None,
+    context: CallContext = CallContext(),
 ) -> PatternOutput:
     """Run a ``compare``/``refine``/``moa``/``vote`` plan task and return its text, cost and
     usage. ``models`` are the task's models (refine: generator then evaluator); without them
@@ -118,5 +118,5 @@ async def run_pattern_task(
         raise ConfigError(f"'{kind}' is not a pattern; patterns are: {', '.join(_RUNNERS)}")
     chosen = list(models or [])
     if kind == "compare" and not chosen:
-        chosen = default_proposers(gateway)
-    return await runner(prompt, gateway, chosen, on_record)
+        chosen = default_proposers(stack)
+    return await runner(prompt, stack, chosen, on_record, context.but(purpose="pattern"))

@@ -1,17 +1,16 @@
-"""What the four patterns share: one model call with timing and a retry, attempt records,
-structured (JSON-schema) calls parsed through their schema, cost totals and the record hook.
+"""What the four patterns share: one model call through the call stack, structured
+(JSON-schema) calls checked through their schema, cost totals and the record hook.
 
-Every call a pattern makes goes through ``call_model``: it streams or completes one request,
-retries once on a retryable ``ProviderError``, and returns a ``ModelAnswer`` that carries the
-text (or the error class and a one-line message) and one ``AttemptRecord`` per HTTP try. A
-failed model is a value, never an exception, so one failure does not stop the others.
+Every call a pattern makes goes through ``call_model``, which calls the given model through the
+session's ``CallStack`` (budget, breaker, concentration cap, retries, ledger record, trace) with
+no fallback, and returns a ``ModelAnswer`` that carries the text (or the error class and a
+one-line message) and the ``AttemptRecord`` of each HTTP try. A failed model is a value, never
+an exception, so one failure does not stop the others.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -20,12 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from core.errors import AllModelsFailed, ConfigError, OrchestraError, ProviderError
-from core.calls.gateway import Gateway
-from core.calls.resilience import RetryPolicy
-from core.types import (
-    AttemptRecord, ChatRequest, ChatResult, Message, Mode, StreamDone, Usage,
-)
+from core.calls.context import CallContext
+from core.calls.stack import CallStack, Validator
+from core.catalog import ModelSpec
+from core.errors import AllModelsFailed, ConfigError, InvalidOutput, OrchestraError, ProviderError
+from core.types import AttemptRecord, ChatRequest, ChatResult, Message, Mode, Usage
 
 if TYPE_CHECKING:
     from core.ledger.writer import Ledger
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 PatternKind = Literal["compare", "refine", "moa", "vote"]
 DeltaCallback = Callable[[str, str], None]
 DEFAULT_MAX_TOKENS = 1024
-DEFAULT_RETRY = RetryPolicy(base_s=0.25, cap_s=2.0, max_attempts=2)
 
 
 class StructuredOutputError(OrchestraError):
@@ -103,23 +100,23 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def check_models(gateway: Gateway, models: Sequence[str], *, at_least: int = 1) -> list[str]:
+def check_models(stack: CallStack, models: Sequence[str], *, at_least: int = 1) -> list[str]:
     """The model ids without duplicates, each checked against the catalog (``UnknownModel``
     names the fix)."""
     unique = list(dict.fromkeys(m.strip() for m in models if m.strip()))
     for model in unique:
-        gateway.catalog.model(model)
+        stack.catalog.model(model)
     if len(unique) < at_least:
         raise ConfigError(f"give at least {at_least} distinct model(s), e.g. --models a,b")
     return unique
 
 
 def ledger_recorder(ledger: "Ledger") -> RecordHook:
-    """A record hook that writes each pattern as one comparisons row plus its attempts."""
+    """A record hook that writes each pattern as one comparisons row (its attempts were
+    recorded by the call stack as they ended)."""
 
     def record(entry: PatternRecord) -> None:
         ledger.record_comparison(entry.comparison_id, entry.kind, entry.prompt, entry.meta)
-        ledger.record_attempts(entry.attempts)
 
     return record
 
@@ -177,86 +174,46 @@ def emit_record(hook: RecordHook | None, record: PatternRecord) -> None:
         hook(record)
 
 
-def _attempt(
-    request: ChatRequest, gateway: Gateway, *, tags: dict[str, str], attempt_no: int,
-    started: float, result: ChatResult | None = None, error: OrchestraError | None = None,
-) -> AttemptRecord:
-    """The ledger record of one HTTP try, from its result or its error."""
-    spec = gateway.catalog.model(request.model)
-    usage = result.usage if result else Usage()
-    http_status = error.status_code if isinstance(error, ProviderError) else None
-    return AttemptRecord(
-        attempt_id=new_id(), comparison_id=tags.get("comparison_id", ""),
-        reason=tags.get("reason", ""), attempt_no=attempt_no, provider=spec.provider,
-        model=spec.id, tier=spec.tier, mode=gateway.mode(spec.provider),
-        status="ok" if error is None else "error",
-        error_class=type(error).__name__ if error else "",
-        error_message=one_line(error) if error else "", http_status=http_status,
-        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-        cached_input_tokens=usage.cached_input_tokens, reasoning_tokens=usage.reasoning_tokens,
-        cost_usd=result.cost_usd if result else None,
-        latency_ms=result.latency_ms if result else (time.time() - started) * 1000,
-        ttft_ms=result.ttft_ms if result else None, started_at=started, ended_at=time.time(),
+async def call_model(
+    stack: CallStack, request: ChatRequest, *, where: CallContext,
+    stream: bool = False, on_delta: DeltaCallback | None = None,
+    validate: Validator | None = None,
+) -> ModelAnswer:
+    """One call to the request's model through the call stack (budget, breaker, cap, retries,
+    record, trace), with no fallback to another model: a pattern compares the models it was
+    given. A provider failure becomes a failed answer; ``BudgetExceeded`` propagates (the
+    pattern cannot go on within its budget)."""
+    spec = stack.catalog.model(request.model)
+    forward = (lambda text: on_delta(spec.id, text)) if on_delta is not None else None
+    try:
+        outcome = await stack.call(request, context=where, stream=stream, on_delta=forward,
+                                   fallback=False, validate=validate)
+    except AllModelsFailed as exc:
+        return _failed_answer(stack, spec, exc)
+    result, attempts = outcome.result, outcome.attempts
+    return ModelAnswer(
+        attempt_id=attempts[-1].attempt_id, model=spec.id, provider=spec.provider,
+        mode=result.mode, text=result.text, latency_ms=result.latency_ms,
+        ttft_ms=result.ttft_ms, usage=result.usage, cost_usd=result.cost_usd,
+        tries=len(attempts), attempts=attempts,
     )
 
 
-async def _one_try(
-    gateway: Gateway, request: ChatRequest, stream: bool, on_delta: DeltaCallback | None,
-    emitted: list[bool],
-) -> ChatResult:
-    if not stream:
-        return await gateway.complete(request)
-    async for event in gateway.stream(request):
-        if isinstance(event, StreamDone):
-            return event.result
-        emitted[0] = True
-        if on_delta is not None:
-            on_delta(request.model, event.text)
-    raise AssertionError("a stream ended without StreamDone")  # adapters guarantee one
-
-
-async def call_model(
-    gateway: Gateway, request: ChatRequest, *, stream: bool = False,
-    on_delta: DeltaCallback | None = None, retry: RetryPolicy = DEFAULT_RETRY,
-    comparison_id: str = "", reason: str = "",
-) -> ModelAnswer:
-    """One model call with timing and retries; a ``ProviderError`` becomes a failed answer.
-
-    A retryable error is tried again (``retry`` decides how often and how long to wait), unless
-    streamed text already reached ``on_delta``: a second stream would repeat it.
-    """
-    spec = gateway.catalog.model(request.model)
-    tags = {"comparison_id": comparison_id, "reason": reason}
-    attempts: list[AttemptRecord] = []
-    error: ProviderError | None = None
-    for attempt_no in range(1, retry.max_attempts + 1):
-        started, emitted = time.time(), [False]
-        try:
-            result = await _one_try(gateway, request, stream, on_delta, emitted)
-        except ProviderError as exc:
-            error = exc
-            attempts.append(_attempt(request, gateway, tags=tags, attempt_no=attempt_no,
-                                     started=started, error=exc))
-            delay = None if emitted[0] else retry.delay_for(exc, attempt_no)
-            if delay is None:
-                break
-            await asyncio.sleep(delay)
-            continue
-        attempts.append(_attempt(request, gateway, tags=tags, attempt_no=attempt_no,
-                                 started=started, result=result))
-        return ModelAnswer(
-            attempt_id=attempts[-1].attempt_id, model=spec.id, provider=spec.provider,
-            mode=result.mode, text=result.text, latency_ms=result.latency_ms,
-            ttft_ms=result.ttft_ms, usage=result.usage, cost_usd=result.cost_usd,
-            tries=attempt_no, attempts=attempts,
-        )
-    assert error is not None
+def _failed_answer(stack: CallStack, spec: ModelSpec, exc: AllModelsFailed) -> ModelAnswer:
+    """The answer of a model that failed (or was passed over: breaker open, unavailable)."""
+    cause = exc.errors[-1] if exc.errors else None
+    error = cause if isinstance(cause, ProviderError) else None
+    attempts = exc.attempts
     failed = ModelAnswer(
-        attempt_id=attempts[-1].attempt_id, model=spec.id, provider=spec.provider,
-        mode=gateway.mode(spec.provider), latency_ms=attempts[-1].latency_ms,
-        error_class=error.error_class, error=one_line(error), tries=len(attempts),
+        attempt_id=attempts[-1].attempt_id if attempts else new_id(), model=spec.id,
+        provider=spec.provider, mode=stack.mode(spec.provider),
+        latency_ms=attempts[-1].latency_ms if attempts else 0.0,
+        error_class=error.error_class if error else "NotCalled",
+        error=one_line(error) if error else one_line(exc), tries=len(attempts),
         attempts=attempts,
     )
+    if isinstance(error, InvalidOutput) and error.result is not None:  # answered, paid, rejected
+        failed.usage, failed.cost_usd = error.result.usage, error.result.cost_usd
     failed._exception = error
     return failed
 
@@ -281,12 +238,12 @@ def parse_structured(text: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _structured_request(
-    gateway: Gateway, model: str, messages: list[Message], schema: dict[str, Any], *,
+    stack: CallStack, model: str, messages: list[Message], schema: dict[str, Any], *,
     schema_name: str, system: str | None, max_tokens: int,
 ) -> ChatRequest:
     """A request for JSON matching ``schema``; a model without native structured output is
     asked for it in the system prompt instead."""
-    native = gateway.catalog.model(model).supports("json_schema")
+    native = stack.catalog.model(model).supports("json_schema")
     if not native:
         note = "Reply with JSON only, matching this JSON schema: " + json.dumps(schema)
         system = f"{system}\n\n{note}" if system else note
@@ -296,49 +253,50 @@ def _structured_request(
     )
 
 
-def _mark_malformed(answer: ModelAnswer, problem: str) -> None:
-    last = answer.attempts[-1]
-    answer.attempts[-1] = last.model_copy(update={
-        "status": "error", "error_class": StructuredOutputError.__name__,
-        "error_message": problem[:300],
-    })
+def schema_check(schema: dict[str, Any]) -> Validator:
+    """A validator that rejects an answer not parsing through ``schema`` (``InvalidOutput``)."""
+
+    def check(result: ChatResult) -> None:
+        try:
+            parse_structured(result.text, schema)
+        except ValueError as exc:
+            raise InvalidOutput(str(exc), result=result, provider=result.provider,
+                                model=result.model) from exc
+
+    return check
 
 
 async def structured_call(
-    gateway: Gateway, model: str, messages: list[Message], schema: dict[str, Any], *,
-    schema_name: str = "result", system: str | None = None,
-    max_tokens: int = DEFAULT_MAX_TOKENS, comparison_id: str = "", reason: str = "",
+    stack: CallStack, model: str, messages: list[Message], schema: dict[str, Any], *,
+    where: CallContext, schema_name: str = "result", system: str | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> tuple[dict[str, Any] | None, list[ModelAnswer]]:
-    """Ask ``model`` for JSON matching ``schema`` and parse the reply through the schema; a
-    malformed reply is retried once, with the problem spelled out to the model.
+    """Ask ``model`` for JSON matching ``schema``, checked inside its attempt; a malformed
+    reply (recorded as a failed, paid attempt) is repaired once, with the problem spelled out.
 
     Returns ``(value, answers)``: ``value`` is None when the model failed (the last answer
     carries the error). Raises ``StructuredOutputError`` (with ``answers``) when both replies
     were malformed: a malformed verdict is never read as a pass.
     """
-    request = _structured_request(gateway, model, messages, schema, schema_name=schema_name,
+    request = _structured_request(stack, model, messages, schema, schema_name=schema_name,
                                   system=system, max_tokens=max_tokens)
     answers: list[ModelAnswer] = []
     problem = ""
     for _ in range(2):
-        answer = await call_model(gateway, request, comparison_id=comparison_id, reason=reason)
+        answer = await call_model(stack, request, where=where, validate=schema_check(schema))
         answers.append(answer)
-        if not answer.ok:
-            return None, answers
-        try:
+        if answer.ok:
             return parse_structured(answer.text, schema), answers
-        except ValueError as exc:
-            problem = str(exc)
-            _mark_malformed(answer, problem)
-            repair = Message(
-                role="user",
-                content=f"That reply was not valid: {problem}. Reply again with JSON only, "
-                "matching the schema exactly.",
-            )
-            request = request.model_copy(update={"messages": [
-                *request.messages, Message(role="assistant", content=answer.text or "(empty)"),
-                repair,
-            ]})
+        invalid = answer.exception
+        if not isinstance(invalid, InvalidOutput) or invalid.result is None:
+            return None, answers
+        problem = str(invalid)
+        repair = Message(role="user", content=f"That reply was not valid: {problem}. Reply "
+                         "again with JSON only, matching the schema exactly.")
+        request = request.model_copy(update={"messages": [
+            *request.messages,
+            Message(role="assistant", content=invalid.result.text or "(empty)"), repair,
+        ]})
     raise StructuredOutputError(
         f"{model} returned a malformed {schema_name} twice: {problem}",
         model=model, answers=answers,

@@ -15,7 +15,8 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     DEFAULT_MAX_TOKENS,
     DeltaCallback,
@@ -85,7 +86,7 @@ def resolve_prompt(
 
 
 async def compare(
-    gateway: Gateway,
+    stack: CallStack,
     prompt: str | None,
     models: Sequence[str],
     *,
@@ -95,6 +96,7 @@ async def compare(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     on_delta: DeltaCallback | None = None,
     on_record: RecordHook | None = None,
+    context: CallContext = CallContext(purpose="pattern"),
 ) -> Comparison:
     """Send one prompt to every model concurrently, streaming each; return all answers.
 
@@ -102,13 +104,14 @@ async def compare(
     receives the comparison and its attempts (e.g. ``ledger_recorder(ledger)``).
     """
     text, system = resolve_prompt(prompt, template, vars, system)
-    models = check_models(gateway, models)
+    models = check_models(stack, models)
     comparison_id = new_id()
+    where = context.but(comparison_id=comparison_id)
     started = time.perf_counter()
     results = await asyncio.gather(*(
         call_model(
-            gateway, ChatRequest.of(model, text, system=system, max_tokens=max_tokens),
-            stream=True, on_delta=on_delta, comparison_id=comparison_id, reason="compare",
+            stack, ChatRequest.of(model, text, system=system, max_tokens=max_tokens),
+            stream=True, on_delta=on_delta, where=where,
         )
         for model in models
     ))

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     ModelAnswer,
     StructuredOutputError,
-    all_attempts,
     check_models,
     one_line,
     structured_call,
@@ -86,7 +86,8 @@ def _judge_prompt(prompt: str, answer: str, rubric: str) -> str:
 
 
 async def _judge_one(
-    gateway: Gateway, prompt: str, answer: ModelAnswer, rubric: str, judge_model: str
+    stack: CallStack, prompt: str, answer: ModelAnswer, rubric: str, judge_model: str,
+    where: CallContext,
 ) -> tuple[JudgeScore, list[ModelAnswer]]:
     base = JudgeScore(attempt_id=answer.attempt_id, model=answer.model)
     if not answer.ok:
@@ -95,8 +96,8 @@ async def _judge_one(
     messages = [Message(role="user", content=_judge_prompt(prompt, answer.text, rubric))]
     try:
         verdict, calls = await structured_call(
-            gateway, judge_model, messages, JUDGE_SCHEMA, schema_name="verdict",
-            system=JUDGE_SYSTEM, max_tokens=400, reason="judge",
+            stack, judge_model, messages, JUDGE_SCHEMA, schema_name="verdict",
+            system=JUDGE_SYSTEM, max_tokens=400, where=where,
         )
     except StructuredOutputError as exc:
         return base.model_copy(update={"error_class": type(exc).__name__,
@@ -110,24 +111,27 @@ async def _judge_one(
 
 
 async def judge(
-    gateway: Gateway,
+    stack: CallStack,
     prompt: str,
     answers: Sequence[ModelAnswer],
     rubric: str,
     judge_model: str,
     *,
     ledger: "Ledger | None" = None,
+    context: CallContext = CallContext(purpose="judge"),
 ) -> JudgeResult:
     """Score each answer 1–5 against ``rubric`` with ``judge_model``.
 
-    With a ``ledger``, each score is appended as a rating (``source="judge"``, rater = the
-    judge model, note = the reason) and the judge's own calls are recorded as attempts.
+    The judge's calls go through ``stack`` (recorded there, like every call). With a
+    ``ledger``, each score is stored as a rating (``source="judge"``, rater = the judge model,
+    note = the reason).
     """
-    check_models(gateway, [judge_model])
+    check_models(stack, [judge_model])
     if not rubric.strip():
         raise ConfigError("a judge needs a rubric: say what a good answer does")
     outcomes = await asyncio.gather(*(
-        _judge_one(gateway, prompt, answer, rubric, judge_model) for answer in answers
+        _judge_one(stack, prompt, answer, rubric, judge_model, context.but(purpose="judge"))
+        for answer in answers
     ))
     calls = [call for _, group in outcomes for call in group]
     result = JudgeResult(
@@ -140,8 +144,7 @@ async def judge(
 
 
 def store_scores(ledger: "Ledger", result: JudgeResult) -> None:
-    """Write the judge's calls as attempts and each score as a ``source="judge"`` rating."""
-    ledger.record_attempts(all_attempts(result.judge_calls))
+    """Store each score as a ``source="judge"`` rating."""
     for score in result.scores:
         if score.score is not None:
             ledger.rate(score.attempt_id, score.score, rater=result.judge_model,

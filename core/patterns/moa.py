@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import ModelSpec, Tier
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     DEFAULT_MAX_TOKENS,
     ModelAnswer,
@@ -78,38 +79,38 @@ class MoAResult(BaseModel):
     wall_ms: float = 0.0
 
 
-def _ranked(gateway: Gateway, tiers: Sequence[Tier]) -> list[ModelSpec]:
+def _ranked(stack: CallStack, tiers: Sequence[Tier]) -> list[ModelSpec]:
     """Models of ``tiers``, live providers first, then by tier order, then catalog order;
     local providers that are not configured are left out."""
-    order = list(gateway.catalog.models.values())
-    pool = [m for m in order if m.tier in tiers
-            and not (gateway.catalog.providers[m.provider].local
-                     and gateway.mode(m.provider) == "sandbox")]
-    return sorted(pool, key=lambda m: (gateway.mode(m.provider) != "live",
+    order = list(stack.catalog.models.values())
+    pool = [m for m in order if m.tier in tiers and stack.available(m.provider)
+            and not (stack.catalog.providers[m.provider].local
+                     and stack.mode(m.provider) == "sandbox")]
+    return sorted(pool, key=lambda m: (stack.mode(m.provider) != "live",
                                        tiers.index(m.tier), order.index(m)))
 
 
-def default_proposers(gateway: Gateway, count: int = 3) -> list[str]:
+def default_proposers(stack: CallStack, count: int = 3) -> list[str]:
     """``count`` balanced/economy models, each on a different provider."""
     chosen: dict[str, str] = {}
-    for model in _ranked(gateway, ("balanced", "economy")):
+    for model in _ranked(stack, ("balanced", "economy")):
         chosen.setdefault(model.provider, model.id)
         if len(chosen) == count:
             break
     return list(chosen.values())
 
 
-def default_aggregator(gateway: Gateway) -> str:
+def default_aggregator(stack: CallStack) -> str:
     """A balanced (else premium) model, preferring a live provider."""
-    ranked = _ranked(gateway, ("balanced", "premium"))
+    ranked = _ranked(stack, ("balanced", "premium"))
     if not ranked:
         raise ConfigError("the catalog has no balanced or premium model to aggregate with")
     return ranked[0].id
 
 
-def _aggregator_chain(gateway: Gateway, aggregator: str) -> list[str]:
-    tier = gateway.catalog.model(aggregator).tier
-    others = [m.id for m in _ranked(gateway, (tier,)) if m.id != aggregator]
+def _aggregator_chain(stack: CallStack, aggregator: str) -> list[str]:
+    tier = stack.catalog.model(aggregator).tier
+    others = [m.id for m in _ranked(stack, (tier,)) if m.id != aggregator]
     return [aggregator, *others[:MAX_AGGREGATOR_FALLBACKS]]
 
 
@@ -118,30 +119,29 @@ def _with_answers(prompt: str, answers: Sequence[ModelAnswer]) -> str:
     return f"{prompt}\n\n## Responses from other models\n\n{listed}"
 
 
-async def _layer(gateway: Gateway, number: int, prompt: str, proposers: Sequence[str],
+async def _layer(stack: CallStack, number: int, prompt: str, proposers: Sequence[str],
                  previous: Sequence[ModelAnswer], max_tokens: int,
-                 comparison_id: str) -> MoALayer:
+                 where: CallContext) -> MoALayer:
     started = time.perf_counter()
     text = _with_answers(prompt, previous) if previous else prompt
     system = AGGREGATOR_SYSTEM if previous else None
     answers = await asyncio.gather(*(
-        call_model(gateway, ChatRequest.of(m, text, system=system, max_tokens=max_tokens),
-                   comparison_id=comparison_id, reason=f"moa: layer {number}")
+        call_model(stack, ChatRequest.of(m, text, system=system, max_tokens=max_tokens),
+                   where=where.but(label=f"moa: layer {number}"))
         for m in proposers
     ))
     return MoALayer(layer=number, answers=list(answers), cost_usd=total_cost(answers)[0],
                     latency_ms=(time.perf_counter() - started) * 1000)
 
 
-async def _aggregate(gateway: Gateway, chain: Sequence[str], prompt: str,
-                     answers: Sequence[ModelAnswer], max_tokens: int, comparison_id: str,
+async def _aggregate(stack: CallStack, chain: Sequence[str], prompt: str,
+                     answers: Sequence[ModelAnswer], max_tokens: int, where: CallContext,
                      notes: list[str]) -> list[ModelAnswer]:
     tries: list[ModelAnswer] = []
     for model in chain:
         request = ChatRequest.of(model, _with_answers(prompt, answers), system=AGGREGATOR_SYSTEM,
                                  max_tokens=max_tokens)
-        answer = await call_model(gateway, request, comparison_id=comparison_id,
-                                  reason="moa: aggregate")
+        answer = await call_model(stack, request, where=where.but(label="moa: aggregate"))
         tries.append(answer)
         if answer.ok:
             return tries
@@ -149,15 +149,14 @@ async def _aggregate(gateway: Gateway, chain: Sequence[str], prompt: str,
     return tries
 
 
-async def _run_layers(gateway: Gateway, prompt: str, proposers: Sequence[str], layers: int,
-                      max_tokens: int, comparison_id: str,
+async def _run_layers(stack: CallStack, prompt: str, proposers: Sequence[str], layers: int,
+                      max_tokens: int, where: CallContext,
                       notes: list[str]) -> tuple[list[MoALayer], list[ModelAnswer]]:
     """Every layer run, and the answers the aggregator will see (none if layer 1 all failed)."""
     done: list[MoALayer] = []
     carried: list[ModelAnswer] = []
     for number in range(1, layers + 1):
-        layer = await _layer(gateway, number, prompt, proposers, carried, max_tokens,
-                             comparison_id)
+        layer = await _layer(stack, number, prompt, proposers, carried, max_tokens, where)
         done.append(layer)
         for failed in (a for a in layer.answers if not a.ok):
             notes.append(f"layer {number}: dropped {failed.model} "
@@ -173,7 +172,7 @@ async def _run_layers(gateway: Gateway, prompt: str, proposers: Sequence[str], l
 
 
 async def moa(
-    gateway: Gateway,
+    stack: CallStack,
     prompt: str,
     *,
     proposers: Sequence[str] | None = None,
@@ -181,13 +180,15 @@ async def moa(
     layers: int = 1,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     on_record: RecordHook | None = None,
+    context: CallContext = CallContext(purpose="pattern"),
 ) -> MoAResult:
     """Answer ``prompt`` with a mixture of agents (see the module docstring)."""
     if not 1 <= layers <= 5:
         raise ConfigError("layers must be between 1 and 5")
-    proposers = check_models(gateway, proposers or default_proposers(gateway))
-    aggregator = check_models(gateway, [aggregator or default_aggregator(gateway)])[0]
+    proposers = check_models(stack, proposers or default_proposers(stack))
+    aggregator = check_models(stack, [aggregator or default_aggregator(stack)])[0]
     comparison_id, notes = new_id(), []
+    where = context.but(comparison_id=comparison_id)
     started = time.perf_counter()
 
     def record(calls: list[ModelAnswer], used: str) -> None:
@@ -198,13 +199,13 @@ async def moa(
                   "notes": notes, "total_cost_usd": str(total_cost(calls)[0])},
         ))
 
-    done, carried = await _run_layers(gateway, prompt, proposers, layers, max_tokens,
-                                      comparison_id, notes)
+    done, carried = await _run_layers(stack, prompt, proposers, layers, max_tokens,
+                                      where, notes)
     if not carried:
         record(done[0].answers, aggregator)
         raise all_failed("mixture-of-agents layer 1", done[0].answers)
-    tries = await _aggregate(gateway, _aggregator_chain(gateway, aggregator), prompt, carried,
-                             max_tokens, comparison_id, notes)
+    tries = await _aggregate(stack, _aggregator_chain(stack, aggregator), prompt, carried,
+                             max_tokens, where, notes)
     calls = [a for layer in done for a in layer.answers] + tries
     record(calls, tries[-1].model)
     if not tries[-1].ok:

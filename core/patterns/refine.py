@@ -21,7 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     DEFAULT_MAX_TOKENS,
     ModelAnswer,
@@ -131,15 +132,15 @@ def _draft_request(prompt: str, generator: str, previous: RefineRound | None,
     return ChatRequest(model=generator, messages=messages, max_tokens=max_tokens)
 
 
-async def _evaluate(gateway: Gateway, prompt: str, draft: str, evaluator: str,
-                    comparison_id: str) -> tuple[Verdict | None, list[ModelAnswer], str]:
+async def _evaluate(stack: CallStack, prompt: str, draft: str, evaluator: str,
+                    where: CallContext) -> tuple[Verdict | None, list[ModelAnswer], str]:
     """The verdict on one draft, the evaluator's calls, and an error line if it failed."""
     content = f"## Task\n{prompt}\n\n## Draft\n{draft}\n\nReturn your verdict as JSON."
     try:
         value, calls = await structured_call(
-            gateway, evaluator, [Message(role="user", content=content)], VERDICT_SCHEMA,
+            stack, evaluator, [Message(role="user", content=content)], VERDICT_SCHEMA,
             schema_name="verdict", system=EVALUATOR_SYSTEM, max_tokens=600,
-            comparison_id=comparison_id, reason="refine: evaluate",
+            where=where.but(label="refine: evaluate"),
         )
     except StructuredOutputError as exc:
         return None, exc.answers, one_line(exc)
@@ -149,19 +150,19 @@ async def _evaluate(gateway: Gateway, prompt: str, draft: str, evaluator: str,
     return Verdict.model_validate(value), calls, ""
 
 
-def _notes(gateway: Gateway, generator: str, evaluator: str) -> list[str]:
-    gen, ev = gateway.catalog.model(generator), gateway.catalog.model(evaluator)
+def _notes(stack: CallStack, generator: str, evaluator: str) -> list[str]:
+    gen, ev = stack.catalog.model(generator), stack.catalog.model(evaluator)
     if gen.provider == ev.provider:
         return [f"generator and evaluator are both {gen.provider} models; an evaluator from "
                 "another provider catches more of the generator's blind spots"]
     return []
 
 
-def _check_priced(gateway: Gateway, settings: RefineSettings, *models: str) -> None:
+def _check_priced(stack: CallStack, settings: RefineSettings, *models: str) -> None:
     if settings.cost_cap_usd is None:
         return
     for model in models:
-        if gateway.catalog.model(model).price is None:
+        if stack.catalog.model(model).price is None:
             raise ConfigError(f"{model} has no known price, so a cost cap cannot be enforced; "
                               "drop --cost-cap or pick a priced model")
 
@@ -182,18 +183,17 @@ def _stop_after(rnd: RefineRound, spent: Decimal, settings: RefineSettings) -> S
     return None
 
 
-async def _one_round(gateway: Gateway, prompt: str, generator: str, evaluator: str, number: int,
+async def _one_round(stack: CallStack, prompt: str, generator: str, evaluator: str, number: int,
                      previous: RefineRound | None, settings: RefineSettings,
-                     comparison_id: str) -> tuple[RefineRound, str]:
+                     where: CallContext) -> tuple[RefineRound, str]:
     started = time.perf_counter()
     draft = await call_model(
-        gateway, _draft_request(prompt, generator, previous, settings.max_tokens),
-        comparison_id=comparison_id, reason=f"refine: draft {number}",
+        stack, _draft_request(prompt, generator, previous, settings.max_tokens),
+        where=where.but(label=f"refine: draft {number}"),
     )
     verdict, calls, error = None, [], ""
     if draft.ok:
-        verdict, calls, error = await _evaluate(gateway, prompt, draft.text, evaluator,
-                                                comparison_id)
+        verdict, calls, error = await _evaluate(stack, prompt, draft.text, evaluator, where)
     else:
         error = f"generator {generator} failed: {draft.error_class}: {draft.error}"
     rnd = RefineRound(
@@ -205,7 +205,7 @@ async def _one_round(gateway: Gateway, prompt: str, generator: str, evaluator: s
 
 
 async def refine(
-    gateway: Gateway,
+    stack: CallStack,
     prompt: str,
     generator: str,
     evaluator: str,
@@ -215,31 +215,33 @@ async def refine(
     cost_cap_usd: Decimal | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     on_record: RecordHook | None = None,
+    context: CallContext = CallContext(purpose="pattern"),
 ) -> RefineResult:
     """Draft with ``generator``, judge with ``evaluator`` (scores 0–1), revise until done.
 
     Raises ``ConfigError`` for bad limits or an unpriced model under a cost cap; provider
     failures and malformed verdicts end the loop with a ``stop_reason`` and ``error``.
     """
-    check_models(gateway, [generator, evaluator])
+    check_models(stack, [generator, evaluator])
     try:
         settings = RefineSettings(max_rounds=max_rounds, threshold=threshold,
                                   cost_cap_usd=cost_cap_usd, max_tokens=max_tokens)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"refine {first['loc'][0]}: {first['msg']}") from exc
-    _check_priced(gateway, settings, generator, evaluator)
+    _check_priced(stack, settings, generator, evaluator)
     comparison_id = new_id()
+    where = context.but(comparison_id=comparison_id)
     rounds: list[RefineRound] = []
     spent, stop, error = Decimal(0), None, ""
     while stop is None:
         previous = rounds[-1] if rounds else None
-        rnd, error = await _one_round(gateway, prompt, generator, evaluator, len(rounds) + 1,
-                                      previous, settings, comparison_id)
+        rnd, error = await _one_round(stack, prompt, generator, evaluator, len(rounds) + 1,
+                                      previous, settings, where)
         rounds.append(rnd)
         spent += rnd.cost_usd
         stop = "generator_failed" if not rnd.draft.ok else _stop_after(rnd, spent, settings)
-    result = _result(gateway, comparison_id, prompt, generator, evaluator, settings, rounds,
+    result = _result(stack, comparison_id, prompt, generator, evaluator, settings, rounds,
                      stop, error)
     emit_record(on_record, PatternRecord(
         comparison_id=comparison_id, kind="refine", prompt=prompt,
@@ -255,7 +257,7 @@ def _calls(rounds: list[RefineRound]) -> list[ModelAnswer]:
     return [call for rnd in rounds for call in (rnd.draft, *rnd.evaluations)]
 
 
-def _result(gateway: Gateway, comparison_id: str, prompt: str, generator: str, evaluator: str,
+def _result(stack: CallStack, comparison_id: str, prompt: str, generator: str, evaluator: str,
             settings: RefineSettings, rounds: list[RefineRound], stop: StopReason,
             error: str) -> RefineResult:
     drafted = [r for r in rounds if r.draft.ok]
@@ -267,6 +269,6 @@ def _result(gateway: Gateway, comparison_id: str, prompt: str, generator: str, e
         final_text=last.draft.text if last else "",
         final_score=last.verdict.score if last and last.verdict else None,
         passed=stop in ("passed", "threshold"), stop_reason=stop, error=error,
-        notes=_notes(gateway, generator, evaluator), total_cost_usd=cost,
+        notes=_notes(stack, generator, evaluator), total_cost_usd=cost,
         unpriced_models=unpriced, usage=total_usage(_calls(rounds)),
     )

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
+from core.calls.context import CallContext
+from core.calls.stack import CallStack
 from core.patterns.common import (
     ModelAnswer,
     PatternRecord,
@@ -103,14 +104,14 @@ def vote_schema(choices: Sequence[str] | None) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-async def _ballot(gateway: Gateway, question: str, model: str, choices: Sequence[str] | None,
-                  comparison_id: str) -> tuple[Ballot, list[ModelAnswer]]:
+async def _ballot(stack: CallStack, question: str, model: str, choices: Sequence[str] | None,
+                  where: CallContext) -> tuple[Ballot, list[ModelAnswer]]:
     content = question if not choices else f"{question}\n\nChoose one of: {', '.join(choices)}"
     try:
         value, calls = await structured_call(
-            gateway, model, [Message(role="user", content=content)], vote_schema(choices),
+            stack, model, [Message(role="user", content=content)], vote_schema(choices),
             schema_name="vote", system=VOTE_SYSTEM, max_tokens=100,
-            comparison_id=comparison_id, reason="vote",
+            where=where,
         )
     except StructuredOutputError as exc:
         last = exc.answers[-1]
@@ -148,22 +149,24 @@ def count_votes(ballots: Sequence[Ballot]) -> dict[str, Any]:
 
 
 async def vote(
-    gateway: Gateway,
+    stack: CallStack,
     question: str,
     models: Sequence[str],
     *,
     choices: Sequence[str] | None = None,
     on_record: RecordHook | None = None,
+    context: CallContext = CallContext(purpose="pattern"),
 ) -> VoteResult:
     """Ask every model ``question`` concurrently and count the normalised answers."""
-    models = check_models(gateway, models, at_least=2)
+    models = check_models(stack, models, at_least=2)
     if choices is not None:
         choices = list(dict.fromkeys(c.strip() for c in choices if c.strip()))
         if len(choices) < 2:
             raise ConfigError("give at least two choices, e.g. --choices yes,no")
     comparison_id = new_id()
+    where = context.but(comparison_id=comparison_id)
     outcomes = await asyncio.gather(*(
-        _ballot(gateway, question, model, choices, comparison_id) for model in models
+        _ballot(stack, question, model, choices, where) for model in models
     ))
     ballots = [ballot for ballot, _ in outcomes]
     calls = [call for _, group in outcomes for call in group]

@@ -78,6 +78,7 @@ class BudgetManager:
     Args:
         settings: the ``[budget]`` section of the policy.
         spent_today: USD already spent today by provider (seeded from the ledger).
+        spent_in_run: USD this run already spent before (a resumed run keeps its budget).
         on_warning: called once per budget (per day for daily ones) when spend reaches warn_at.
         clock: unix time, injectable; the day rolls over at UTC midnight.
     """
@@ -87,6 +88,7 @@ class BudgetManager:
         settings: BudgetSettings,
         *,
         spent_today: Mapping[str, Decimal] | None = None,
+        spent_in_run: Decimal = ZERO,
         on_warning: Callable[[BudgetWarning], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -96,7 +98,7 @@ class BudgetManager:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._day = self._today()
-        self._run_spent = ZERO
+        self._run_spent = Decimal(spent_in_run)
         self._day_spent: dict[str, Decimal] = {p: Decimal(v) for p, v in (spent_today or {}).items()}
         self._pending: dict[int, Reservation] = {}
         self._pending_by_provider: dict[str, Decimal] = {}

@@ -11,101 +11,33 @@ The hot path builds no pydantic objects: per-tier candidate lists are computed o
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from core.calls.resilience import BreakerBoard
 from core.catalog import TIERS, Catalog, Tier
 from core.errors import AllModelsFailed, BudgetExceeded
-from core.policy import ConcentrationSettings, Policy
+from core.policy import Policy
 from core.pricing import MTOK
-from core.routing.budget import BudgetManager
+from core.calls.resilience import BreakerBoard
 from core.routing.candidates import Candidate, RouteRequest
 from core.routing.complexity import classify
 from core.routing.rankers import Ranker
+from core.routing.state import RoutingState, ShareTracker
 
-DAY_S = 86_400.0
-
-
-class ShareTracker:
-    """Calls per provider, in this run and over a rolling day, counted when a call starts.
-
-    Counting at the start includes calls still in flight, so concurrent routing sees them.
-    """
-
-    def __init__(self, settings: ConcentrationSettings | None = None, *,
-                 clock: Callable[[], float] = time.time, window_s: float = DAY_S,
-                 history: Iterable[tuple[float, str]] = ()) -> None:
-        self.settings = settings or ConcentrationSettings()
-        self._clock = clock
-        self._window = window_s
-        self._run: dict[str, int] = {}
-        self._run_total = 0
-        self._day: dict[str, int] = {}
-        self._events: deque[tuple[float, str]] = deque()
-        for ts, provider in sorted(history):  # earlier calls today, e.g. from the ledger
-            self._events.append((ts, provider))
-            self._day[provider] = self._day.get(provider, 0) + 1
-
-    def record(self, provider: str) -> None:
-        """Count one call to ``provider`` (made now)."""
-        self._run[provider] = self._run.get(provider, 0) + 1
-        self._run_total += 1
-        self._events.append((self._clock(), provider))
-        self._day[provider] = self._day.get(provider, 0) + 1
-
-    def over_cap(self, provider: str) -> float | None:
-        """``provider``'s current share if one more call would push it above the cap, else None."""
-        self._expire()
-        cap, min_calls = self.settings.cap, self.settings.min_calls
-        for counts, total in ((self._run, self._run_total), (self._day, len(self._events))):
-            count = counts.get(provider, 0)
-            if total >= min_calls and count + 1 > cap * (total + 1):
-                return count / total
-        return None
-
-    def shares(self) -> dict[str, dict[str, float]]:
-        """Each provider's share of calls this run and today (for the dashboard)."""
-        self._expire()
-        day_total = len(self._events) or 1
-        run_total = self._run_total or 1
-        return {p: {"run": self._run.get(p, 0) / run_total, "day": self._day.get(p, 0) / day_total}
-                for p in sorted(set(self._run) | set(self._day))}
-
-    def _expire(self) -> None:
-        horizon = self._clock() - self._window
-        events = self._events
-        while events and events[0][0] < horizon:
-            _, provider = events.popleft()
-            self._day[provider] -= 1
-
-
-class LatencyTracker:
-    """An exponentially weighted moving average of each model's latency (ms)."""
-
-    def __init__(self, alpha: float = 0.3) -> None:
-        self.alpha = alpha
-        self._ms: dict[str, float] = {}
-
-    def observe(self, model: str, latency_ms: float) -> None:
-        """Feed one successful call's latency."""
-        old = self._ms.get(model)
-        self._ms[model] = latency_ms if old is None else old + self.alpha * (latency_ms - old)
-
-    def get(self, model: str) -> float:
-        """The model's average latency; 0 for a model not seen yet (so it gets tried)."""
-        return self._ms.get(model, 0.0)
+SkipKind = Literal["route_only", "capability", "context", "unavailable", "not_configured",
+                   "breaker_open", "over_budget"]
+NOTABLE_SKIPS: frozenset[SkipKind] = frozenset({"unavailable", "not_configured",
+                                                "breaker_open", "over_budget"})
 
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A candidate left out of a decision, and why."""
+    """A candidate left out of a decision: what kind of reason, and the reason in words."""
 
     model: str
+    kind: SkipKind
     reason: str
 
 
@@ -133,64 +65,38 @@ class RouteDecision:
             "model": self.model,
             "fallbacks": list(self.fallbacks),
             "reason": self.reason,
-            "skipped": [{"model": s.model, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"model": s.model, "kind": s.kind, "reason": s.reason}
+                        for s in self.skipped],
             "unpriced": self.unpriced,
         }
 
 
 class Router:
-    """Decides where a task goes. State trackers are shared with the dispatcher, which feeds them.
+    """Decides where a task goes, reading (never changing) the session's routing state.
 
     Args:
         catalog, policy: what exists and the rules.
-        available: ``provider -> bool`` (e.g. ``Gateway.available``) or a set of providers;
-            None means all.
-        budget, breakers, shares, latency: live state; each may be omitted.
-        poorly_rated: model id → why it was rated poorly (see ``core.execution.runs.poorly_rated``):
-            such a model is ranked after every other viable model of its tier.
+        state: budgets, breakers, shares, latency, availability and ratings (see
+            ``RoutingState``); by default an empty state with no budget.
         ranker: ranks viable candidates of every tier first (e.g. the learned ranker); when it
-            abstains, the heuristic (complexity → tier → cheapest) decides.
+            abstains, the heuristic (complexity → tier → cheapest, a model rated below the
+            quality bar last in its tier) decides.
     """
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        policy: Policy | None = None,
-        *,
-        available: Callable[[str], bool] | Collection[str] | None = None,
-        budget: BudgetManager | None = None,
-        breakers: BreakerBoard | None = None,
-        shares: ShareTracker | None = None,
-        latency: LatencyTracker | None = None,
-        poorly_rated: Mapping[str, str] | None = None,
-        ranker: Ranker | None = None,
-    ) -> None:
+    def __init__(self, catalog: Catalog, policy: Policy | None = None,
+                 state: RoutingState | None = None, *, ranker: Ranker | None = None) -> None:
         self.catalog = catalog
         self.policy = policy or Policy()
-        if available is not None and not callable(available):
-            available = frozenset(available).__contains__
-        self.available: Callable[[str], bool] | None = available
-        self.budget = budget
-        self.breakers = breakers or BreakerBoard(self.policy.breaker)
-        self.shares = shares or ShareTracker(self.policy.concentration)
-        self.latency = latency or LatencyTracker()
-        self.poorly_rated = dict(poorly_rated or {})
+        self.state = state or RoutingState(budget=None,
+                                           breakers=BreakerBoard(self.policy.breaker),
+                                           shares=ShareTracker(self.policy.concentration))
         self.ranker = ranker
-        self.unavailable: dict[str, str] = {}
         self._candidates = {m.id: Candidate(m, catalog) for m in catalog.models.values()}
         self._by_tier: dict[str, tuple[Candidate, ...]] = {
             tier: tuple(sorted((self._candidates[m.id] for m in catalog.by_tier(tier)),
                                key=lambda c: (c.out_rate, c.in_rate)))
             for tier in TIERS
         }
-
-    def mark_unavailable(self, provider: str, reason: str) -> None:
-        """Take a provider out of routing (its key was refused) until ``mark_available``."""
-        self.unavailable[provider] = reason
-
-    def mark_available(self, provider: str) -> None:
-        """Put a provider back into routing."""
-        self.unavailable.pop(provider, None)
 
     # ── the decision ─────────────────────────────────────────────────────────────────────
     def route(self, request: RouteRequest) -> RouteDecision:
@@ -222,8 +128,9 @@ class Router:
         if chosen_tier != tier:
             notes.append(f"no viable {tier} model → {chosen_tier}")
         notes.append(_why_primary(primary, ranked, request.capabilities))
-        notes.extend(f"{c.id} {self.poorly_rated[c.id]} → ranked last" for c in ranked
-                     if c.id in self.poorly_rated and c is not primary
+        rated = self.state.poorly_rated
+        notes.extend(f"{c.id} {rated[c.id]} → ranked last" for c in ranked
+                     if c.id in rated and c is not primary
                      and (c.out_rate, c.in_rate) <= (primary.out_rate, primary.in_rate))
         if cap_note:
             notes.append(cap_note)
@@ -294,50 +201,53 @@ class Router:
         caps = request.capabilities
         viable: list[tuple[bool, float, float, Candidate]] = []
         for cand in self._by_tier[tier]:
-            why = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
-            if why:
-                skipped.append(Skipped(cand.id, why))
+            rejection = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
+            if rejection is not None:
+                skipped.append(Skipped(cand.id, *rejection))
                 continue
             cost = cand.in_rate * prompt + cand.out_rate * out_tokens
-            viable.append((cand.id in self.poorly_rated, cost, self.latency.get(cand.id), cand))
+            viable.append((cand.id in self.state.poorly_rated, cost,
+                           self.state.latency.get(cand.id), cand))
         viable.sort(key=_rank_key)
         return [v[3] for v in viable]
 
     def _rejection(self, cand: Candidate, caps: tuple[str, ...], need: int, prompt: int,
-                   out_tokens: int, rooms: dict[str, Decimal]) -> str:
-        """Why a candidate is not viable, or '' when it is."""
+                   out_tokens: int, rooms: dict[str, Decimal]) -> tuple[SkipKind, str] | None:
+        """Why a candidate is not viable (kind and words), or None when it is."""
         if cand.only_for and cand.only_for.isdisjoint(caps):
-            return f"kept for tasks needing {', '.join(sorted(cand.only_for))}"
+            return "route_only", f"kept for tasks needing {', '.join(sorted(cand.only_for))}"
         for cap in caps:
             if cap not in cand.caps:
-                return f"lacks {cap}"
+                return "capability", f"lacks {cap}"
         if cand.context < need:
-            return f"context {cand.context:,} < {need:,} tokens needed"
-        provider = cand.provider
-        if provider in self.unavailable:
-            return f"{provider} unavailable: {self.unavailable[provider]}"
-        if self.available is not None and not self.available(provider):
-            return f"{provider} not configured (local server: set its base URL, e.g. OLLAMA_HOST)"
-        if self.breakers.blocking(provider):
-            return f"{provider} breaker open"
-        if self.budget is not None:
+            return "context", f"context {cand.context:,} < {need:,} tokens needed"
+        state, provider = self.state, cand.provider
+        if provider in state.unavailable:
+            return "unavailable", f"{provider} unavailable: {state.unavailable[provider]}"
+        if state.configured is not None and not state.configured(provider):
+            return "not_configured", (f"{provider} not configured (local server: set its base "
+                                      "URL, e.g. OLLAMA_HOST)")
+        if state.breakers.blocking(provider):
+            return "breaker_open", f"{provider} breaker open"
+        if state.budget is not None:
             room = rooms.get(provider)
             if room is None:
-                room = rooms[provider] = self.budget.headroom(provider)[0]
+                room = rooms[provider] = state.budget.headroom(provider)[0]
             worst = (prompt * cand.in_price + out_tokens * cand.out_price) / MTOK
             if worst > room:
-                return f"over budget (needs ${worst:.4f}, ${max(room, Decimal(0)):.4f} left)"
-        return ""
+                return "over_budget", (f"{cand.id} over budget (needs ${worst:.4f}, "
+                                       f"${max(room, Decimal(0)):.4f} left)")
+        return None
 
     def _apply_cap(self, ranked: list[Candidate]) -> tuple[Candidate, str]:
         """The top candidate unless its provider is over the cap; then the next provider's."""
         top = ranked[0]
-        share = self.shares.over_cap(top.provider)
+        share = self.state.shares.over_cap(top.provider)
         if share is None:
             return top, ""
         pct = f"{top.provider} at {share:.0%} of calls"
         for cand in ranked[1:]:
-            if cand.provider != top.provider and self.shares.over_cap(cand.provider) is None:
+            if cand.provider != top.provider and self.state.shares.over_cap(cand.provider) is None:
                 return cand, f"{pct} → skipped"
         return top, f"{pct} but no other provider can take it → cap yields"
 
@@ -377,16 +287,9 @@ def _why_primary(primary: Candidate, ranked: list[Candidate], caps: tuple[str, .
     return text
 
 
-_NOTABLE = (" unavailable", " breaker open", "over budget")
-
-
 def _skip_notes(skipped: list[Skipped]) -> list[str]:
     """Notes for skips a user should know about (capability and context skips are implied)."""
-    notes: dict[str, None] = {}
-    for skip in skipped:
-        if any(mark in skip.reason for mark in _NOTABLE):
-            note = skip.reason if "budget" not in skip.reason else f"{skip.model} {skip.reason}"
-            notes[f"{note} → skipped"] = None
+    notes = dict.fromkeys(f"{s.reason} → skipped" for s in skipped if s.kind in NOTABLE_SKIPS)
     return list(notes)[:4]
 
 
@@ -394,6 +297,6 @@ def _no_route(head: str, skipped: list[Skipped]) -> Exception:
     """The error when no model can take a task; if budgets ruled any out, that is the fix."""
     details = "; ".join(f"{s.model}: {s.reason}" for s in skipped[:6]) or "no models in catalog"
     message = f"no model can take this task ({head}): {details}"
-    if any("over budget" in s.reason for s in skipped):
+    if any(s.kind == "over_budget" for s in skipped):
         return BudgetExceeded(message + "; raise the budget in data/policy.toml [budget]")
     return AllModelsFailed(message, [])

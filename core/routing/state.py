@@ -1,0 +1,132 @@
+"""Routing state: what routing decisions depend on, owned by one session and fed by the call
+stack — budgets, breakers, the providers' shares of calls, latency and availability.
+
+The router only reads it (a ranker never sees it at all); the call stack's admission step is
+the one writer: it reserves budget, takes a breaker slot and counts the call's share.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from core.calls.resilience import BreakerBoard
+from core.policy import ConcentrationSettings, Policy
+from core.routing.budget import BudgetManager
+
+DAY_S = 86_400.0
+
+
+class ShareTracker:
+    """Calls per provider, in this run and over a rolling day, counted when a call starts.
+
+    Counting at the start includes calls still in flight, so concurrent routing sees them.
+    """
+
+    def __init__(self, settings: ConcentrationSettings | None = None, *,
+                 clock: Callable[[], float] = time.time, window_s: float = DAY_S,
+                 history: Iterable[tuple[float, str]] = ()) -> None:
+        self.settings = settings or ConcentrationSettings()
+        self._clock = clock
+        self._window = window_s
+        self._run: dict[str, int] = {}
+        self._run_total = 0
+        self._day: dict[str, int] = {}
+        self._events: deque[tuple[float, str]] = deque()
+        for ts, provider in sorted(history):  # earlier calls today, e.g. from the ledger
+            self._events.append((ts, provider))
+            self._day[provider] = self._day.get(provider, 0) + 1
+
+    def record(self, provider: str) -> None:
+        """Count one call to ``provider`` (made now)."""
+        self._run[provider] = self._run.get(provider, 0) + 1
+        self._run_total += 1
+        self._events.append((self._clock(), provider))
+        self._day[provider] = self._day.get(provider, 0) + 1
+
+    def over_cap(self, provider: str) -> float | None:
+        """``provider``'s current share if one more call would push it above the cap, else None."""
+        self._expire()
+        cap, min_calls = self.settings.cap, self.settings.min_calls
+        for counts, total in ((self._run, self._run_total), (self._day, len(self._events))):
+            count = counts.get(provider, 0)
+            if total >= min_calls and count + 1 > cap * (total + 1):
+                return count / total
+        return None
+
+    def shares(self) -> dict[str, dict[str, float]]:
+        """Each provider's share of calls this run and today (for the dashboard)."""
+        self._expire()
+        day_total = len(self._events) or 1
+        run_total = self._run_total or 1
+        return {p: {"run": self._run.get(p, 0) / run_total, "day": self._day.get(p, 0) / day_total}
+                for p in sorted(set(self._run) | set(self._day))}
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self._window
+        events = self._events
+        while events and events[0][0] < horizon:
+            _, provider = events.popleft()
+            self._day[provider] -= 1
+
+
+class LatencyTracker:
+    """An exponentially weighted moving average of each model's latency (ms)."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        self.alpha = alpha
+        self._ms: dict[str, float] = {}
+
+    def observe(self, model: str, latency_ms: float) -> None:
+        """Feed one successful call's latency."""
+        old = self._ms.get(model)
+        self._ms[model] = latency_ms if old is None else old + self.alpha * (latency_ms - old)
+
+    def get(self, model: str) -> float:
+        """The model's average latency; 0 for a model not seen yet (so it gets tried)."""
+        return self._ms.get(model, 0.0)
+
+
+@dataclass
+class RoutingState:
+    """Everything routing depends on that changes while a session runs.
+
+    Attributes:
+        budget: per-run and daily budgets with reservations.
+        breakers: one circuit breaker per provider.
+        shares: calls per provider (run and rolling day) for the concentration cap.
+        latency: each model's average latency (a tie-break when ranking).
+        configured: ``provider -> bool``: whether routing may choose it (a local server only
+            when configured); None means every provider.
+        unavailable: providers taken out of routing this session (their key was refused), why.
+        poorly_rated: model → why people or a judge rated it below the quality bar.
+    """
+
+    budget: BudgetManager | None
+    breakers: BreakerBoard
+    shares: ShareTracker
+    latency: LatencyTracker = field(default_factory=LatencyTracker)
+    configured: Callable[[str], bool] | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+    poorly_rated: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, policy: Policy, **overrides: object) -> "RoutingState":
+        """A state with empty budgets, breakers and shares built from ``policy``."""
+        values: dict[str, object] = {
+            "budget": BudgetManager(policy.budget),
+            "breakers": BreakerBoard(policy.breaker),
+            "shares": ShareTracker(policy.concentration),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def mark_unavailable(self, provider: str, reason: str) -> None:
+        """Take a provider out of routing (its key was refused) for this session."""
+        self.unavailable[provider] = reason
+
+    def mark_available(self, provider: str) -> None:
+        """Put a provider back into routing."""
+        self.unavailable.pop(provider, None)
