@@ -111,6 +111,22 @@ class QualitySettings(_Section):
     min_mean: float = Field(default=2.5, ge=1.0, le=5.0)
 
 
+class RoutingSettings(_Section):
+    """Who orders the candidates: ``heuristic`` (complexity → tier → cheapest) or ``learned``
+    (predicted quality and cost from the ledger's outcomes; ``core.routing.learned``). The
+    learned ranker weighs quality against cost by ``quality_weight`` (1 = quality at any price,
+    0 = cheapest), or, when ``target_quality`` is above 0, takes the cheapest model predicted to
+    reach it. It abstains, and the heuristic decides, for a model with fewer than
+    ``min_outcomes`` outcomes, or a prompt whose nearest seen prompt is farther than
+    ``max_distance`` (cosine distance of word TF-IDF, 0–1)."""
+
+    mode: Literal["heuristic", "learned"] = "heuristic"
+    quality_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    target_quality: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_outcomes: int = Field(default=20, ge=1, le=1_000_000)
+    max_distance: float = Field(default=0.9, gt=0.0, le=1.0)
+
+
 class ConcurrencySettings(_Section):
     """How many calls may be in flight at once: per run (tasks) and per provider (HTTP)."""
 
@@ -136,6 +152,7 @@ class Policy(_Section):
     concurrency: ConcurrencySettings = Field(default_factory=ConcurrencySettings)
     complexity: ComplexitySettings = Field(default_factory=ComplexitySettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
 
