@@ -140,6 +140,15 @@ class SavingsSettings(_Section):
     baseline_model: str = ""
 
 
+class CacheSettings(_Section):
+    """The response cache (``core.calls.cache``): off unless asked for (here, or per command
+    with ``--cache``); entries live ``ttl_s``; sampled requests only when ``sampled``."""
+
+    enabled: bool = False
+    ttl_s: float = Field(default=86_400.0, gt=0, le=365 * 86_400.0)
+    sampled: bool = False
+
+
 class Policy(_Section):
     """The whole routing policy, as ``data/policy.toml`` holds it."""
 
@@ -154,6 +163,7 @@ class Policy(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     savings: SavingsSettings = Field(default_factory=SavingsSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
 
     def baseline_model(self, catalog: Catalog) -> str:

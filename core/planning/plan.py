@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import jsonschema
 import yaml
 from pydantic import (
     BaseModel,
@@ -56,10 +57,12 @@ class Task(BaseModel):
     catalog id. ``template`` names a prompt-library template rendered with ``vars``.
     ``tools`` names tools the task's model may call (``all``: every tool of the policy), run
     by the tool loop; ``tool_choice`` (auto, required or a tool's name) holds for its first
-    turn.
+    turn. ``schema`` (a JSON schema) asks for structured output: routed to models with the
+    ``json_schema`` capability, validated, an invalid answer repaired once.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
 
     id: str = Field(pattern=TASK_ID_PATTERN)
     title: str = Field(min_length=1, max_length=200)
@@ -77,6 +80,18 @@ class Task(BaseModel):
     vars: dict[str, str] = Field(default_factory=dict)
     tools: list[Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]] = Field(default_factory=list)
     tool_choice: str = "auto"
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``schema:`` asks for structured output: it must be a valid JSON schema."""
+        if value is not None:
+            try:
+                jsonschema.validators.validator_for(value).check_schema(value)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"schema is not a valid JSON schema: {exc.message}") from exc
+        return value
 
     @field_validator("capabilities")
     @classmethod

@@ -1,0 +1,154 @@
+"""The response cache: an exact request seen before is answered from the ledger at $0.
+
+``CachingGateway`` wraps the gateway the call stack calls, so every behaviour of the stack
+still applies around it (routing, budget, breaker, retry, record, trace): a hit is one attempt
+that made no HTTP request, with ``cached=True``, cost $0 and no tokens (the tokens were paid
+for, and counted, by the attempt that filled the entry), so savings against the baseline never
+count it. What the cache saved is the entries' original cost times their hits
+(``cache_savings``).
+
+The key is a SHA-256 of the request's canonical JSON: model, messages, system, output limit,
+temperature, JSON schema, tools and tool choice, live search and its options. An entry lives
+``ttl_s`` seconds. A sampled request (temperature > 0) is neither served nor stored unless
+``sampled`` allows it. Entries live in the ledger's ``response_cache`` table (m007), so the CLI
+and the dashboard share them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+from core.calls.stack import GatewayLike
+from core.catalog import Catalog
+from core.ledger.records import ledger_money, utc_now
+from core.ledger.writer import Ledger
+from core.policy import CacheSettings, Policy
+from core.types import ChatRequest, ChatResult, Mode, StreamDone, StreamEvent, TextDelta, Usage
+
+
+def cache_key(request: ChatRequest) -> str:
+    """The SHA-256 hex digest of everything that shapes the answer to ``request``."""
+    shaping = request.model_dump(mode="json", include={
+        "model", "messages", "system", "max_tokens", "temperature", "json_schema",
+        "schema_name", "tools", "tool_choice", "live_search", "search_options"})
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def with_cache(policy: Policy, enabled: bool = True) -> Policy:
+    """``policy`` with the response cache switched on (a command's ``--cache``) or off."""
+    return policy.model_copy(update={"cache": policy.cache.model_copy(
+        update={"enabled": enabled})})
+
+
+def cacheable(request: ChatRequest, settings: CacheSettings) -> bool:
+    """True when the cache may serve or store ``request`` (not sampled, or sampling allowed)."""
+    return settings.sampled or not request.temperature
+
+
+class ResponseCache:
+    """The ``response_cache`` table of a ledger: look up, store, count hits."""
+
+    def __init__(self, ledger: Ledger, settings: CacheSettings) -> None:
+        self.ledger = ledger
+        self.settings = settings
+
+    def lookup(self, key: str) -> ChatResult | None:
+        """The stored result for ``key`` when it is younger than the TTL (a hit is counted)."""
+        oldest = utc_now() - timedelta(seconds=self.settings.ttl_s)
+
+        def work(con: duckdb.DuckDBPyConnection) -> str | None:
+            row = con.execute("SELECT result_json FROM response_cache WHERE cache_key = ? "
+                              "AND created_at >= ?", [key, oldest]).fetchone()
+            if row is None:
+                return None
+            con.execute("UPDATE response_cache SET hits = hits + 1, last_hit_at = ? "
+                        "WHERE cache_key = ?", [utc_now(), key])
+            return str(row[0])
+
+        found = self.ledger.transact(work)
+        return None if found is None else ChatResult.model_validate_json(found)
+
+    def store(self, key: str, result: ChatResult) -> None:
+        """Keep ``result`` as the answer to ``key`` (a newer answer replaces an older one)."""
+        self.ledger.transact(lambda con: con.execute(
+            "INSERT OR REPLACE INTO response_cache (cache_key, model, result_json, cost_usd, "
+            "created_at, hits) VALUES (?, ?, ?, ?, ?, 0)",
+            [key, result.model, result.model_dump_json(), ledger_money(result.cost_usd),
+             utc_now()]))
+
+
+def served_from_cache(result: ChatResult, lookup_ms: float) -> ChatResult:
+    """A stored result as a cache hit: $0, no tokens, marked cached, timed as the lookup."""
+    return result.model_copy(update={"cost_usd": Decimal(0), "usage": Usage(), "cached": True,
+                                     "latency_ms": lookup_ms, "ttft_ms": lookup_ms})
+
+
+class CachingGateway:
+    """A gateway that answers cacheable requests from the cache, else asks the inner one
+    (and stores what it answers). Everything else is the inner gateway's."""
+
+    def __init__(self, inner: GatewayLike, cache: ResponseCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.catalog: Catalog = inner.catalog
+
+    def mode(self, provider: str) -> Mode:
+        """The inner gateway's mode for ``provider``."""
+        return self.inner.mode(provider)
+
+    def available(self, provider: str) -> bool:
+        """Whether routing may choose ``provider`` (the inner gateway decides)."""
+        return self.inner.available(provider)
+
+    def _hit(self, request: ChatRequest) -> tuple[str | None, ChatResult | None]:
+        if not cacheable(request, self.cache.settings):
+            return None, None
+        key = cache_key(request)
+        started = time.perf_counter()
+        found = self.cache.lookup(key)
+        if found is None:
+            return key, None
+        return key, served_from_cache(found, (time.perf_counter() - started) * 1000)
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """The cached answer, or the inner gateway's (stored when cacheable)."""
+        key, hit = self._hit(request)
+        if hit is not None:
+            return hit
+        result = await self.inner.complete(request)
+        if key is not None:
+            self.cache.store(key, result)
+        return result
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """The cached answer as one text delta and its end, or the inner gateway's stream."""
+        key, hit = self._hit(request)
+        if hit is not None:
+            yield TextDelta(text=hit.text)
+            yield StreamDone(result=hit)
+            return
+        events: Any = self.inner.stream(request)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, StreamDone) and key is not None:
+                    self.cache.store(key, event.result)
+                yield event
+
+
+def cache_savings(ledger: Ledger, since: datetime | None = None) -> tuple[int, Decimal]:
+    """Hits served and what they would have cost (entries' original cost × hits), counted
+    apart from savings against the baseline. ``since`` counts entries last hit since then."""
+    sql = ("SELECT coalesce(sum(hits), 0), coalesce(sum(cost_usd * hits), 0) "
+           "FROM response_cache WHERE (? IS NULL OR last_hit_at >= ?)")
+    rows = ledger.transact(lambda con: con.execute(sql, [since, since]).fetchall())
+    hits, saved = rows[0]
+    return int(hits), Decimal(saved)

@@ -1,0 +1,133 @@
+"""The response cache: a second identical ask is $0, marked cached, and makes no HTTP request.
+
+The provider is the sandbox served on loopback behind a request counter (the key and base URL
+set as for a live provider), so the requests are counted where they arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+import uvicorn
+
+from core.calls.cache import ResponseCache, cache_key, cache_savings, cacheable
+from core.catalog import default_catalog
+from core.cli import main
+from core.ledger import Ledger
+from core.policy import CacheSettings
+from core.sandbox.app import build_app
+from core.sandbox.config import SandboxConfig
+from core.types import ChatRequest, ChatResult, Usage
+
+
+class Counting:
+    """An ASGI app counting the model requests it passes to the sandbox."""
+
+    def __init__(self, app) -> None:
+        self.app, self.requests = app, 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            self.requests += 1
+        await self.app(scope, receive, send)
+
+
+@contextlib.contextmanager
+def counted_sandbox() -> Iterator[tuple[str, Counting]]:
+    app = Counting(build_app(default_catalog(), SandboxConfig(latency_scale=0)))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for _ in range(500):
+        with contextlib.suppress(httpx.TransportError):
+            if server.started and httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        time.sleep(0.01)
+    try:
+        yield url, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    with counted_sandbox() as (url, app):
+        monkeypatch.setenv("OPENAI_BASE_URL", url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cache-0123456789")
+        yield app
+
+
+def _ask(capsys, db: str, *extra: str) -> dict:
+    assert main(["ask", "Name three rivers", "--model", "openai:gpt-4o-mini", "--json",
+                 "--db", db, *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_second_identical_ask_with_cache_is_free_cached_and_makes_no_request(
+        capsys, tmp_path, provider):
+    db = str(tmp_path / "c.duckdb")
+    first = _ask(capsys, db, "--cache")
+    assert provider.requests == 1 and first["cost_usd"] > 0 and not first["cached"]
+    second = _ask(capsys, db, "--cache")
+    assert provider.requests == 1  # served without an HTTP request
+    assert second["cached"] and second["cost_usd"] == 0 and second["text"] == first["text"]
+    assert second["usage"]["input_tokens"] == 0  # tokens were counted once, when paid for
+    paid, cached = Ledger(db).get_attempts()
+    assert (paid.cached, cached.cached) == (False, True)
+    assert cached.cost_usd == 0 and cached.status == "ok" and cached.output == first["text"]
+    assert cache_savings(Ledger(db)) == (1, paid.cost_usd)
+    third = _ask(capsys, db)  # without --cache it is paid again
+    assert provider.requests == 2 and not third["cached"] and third["cost_usd"] > 0
+
+
+def test_the_text_footer_says_cached(capsys, tmp_path, provider):
+    db = str(tmp_path / "c.duckdb")
+    argv = ["ask", "Name a sea", "--model", "openai:gpt-4o-mini", "--cache", "--db", db]
+    assert main(argv) == 0 and main(argv) == 0
+    assert capsys.readouterr().err.splitlines()[-1].endswith("· cached]")
+    assert provider.requests == 1
+
+
+def _result(text: str = "hi") -> ChatResult:
+    return ChatResult(model="openai:gpt-4o-mini", provider="openai", mode="sandbox", text=text,
+                      usage=Usage(input_tokens=5, output_tokens=2), cost_usd=Decimal("0.002"))
+
+
+def test_the_key_covers_everything_that_shapes_the_answer():
+    base = ChatRequest.of("openai:gpt-4o-mini", "hello", max_tokens=100)
+    variants = [base.model_copy(update=change) for change in (
+        {"model": "openai:gpt-4o"}, {"max_tokens": 101}, {"system": "be brief"},
+        {"temperature": 0.0}, {"json_schema": {"type": "object"}},
+        {"messages": [*base.messages, *base.messages]})]
+    keys = {cache_key(v) for v in variants}
+    assert len(keys) == len(variants) and cache_key(base) not in keys
+    assert cache_key(base) == cache_key(ChatRequest.of("openai:gpt-4o-mini", "hello",
+                                                       max_tokens=100))
+
+
+def test_sampled_requests_only_when_asked_and_entries_expire(tmp_path):
+    sampled = ChatRequest.of("openai:gpt-4o-mini", "hello", temperature=0.7)
+    assert not cacheable(sampled, CacheSettings(enabled=True))
+    assert cacheable(sampled, CacheSettings(enabled=True, sampled=True))
+    assert cacheable(ChatRequest.of("m", "x", temperature=0.0), CacheSettings())
+    ledger = Ledger(tmp_path / "c.duckdb")
+    fresh = ResponseCache(ledger, CacheSettings(ttl_s=3600))
+    fresh.store("k", _result())
+    assert fresh.lookup("k").text == "hi"
+    ledger.transact(lambda con: con.execute(
+        "UPDATE response_cache SET created_at = created_at - INTERVAL 2 HOUR"))
+    assert fresh.lookup("k") is None  # older than the TTL
+    assert ResponseCache(ledger, CacheSettings(ttl_s=3 * 3600)).lookup("k") is not None
