@@ -14,6 +14,7 @@ pages = [
     st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("app_pages/history.py", title="History", icon="📈"),
     st.Page("app_pages/models.py", title="Models & budgets", icon="🧭"),
+    st.Page("app_pages/evals.py", title="Evals", icon="🧪"),
     st.Page("app_pages/leaderboard.py", title="Leaderboard", icon="🏆"),
 ]
 st.navigation(pages).run()

@@ -23,8 +23,9 @@ COMMAND_MODULES = (
     "core.cli.router",
     "core.cli.patterns",
     "core.cli.tools",
-    "core.cli.leaderboard",
     "core.cli.local",
+    "core.cli.evals",
+    "core.cli.leaderboard",
 )
 
 
