@@ -15,6 +15,7 @@ from core.tools.builtins import builtin_tools
 from core.tools.execute import CallSite, execute_call
 from core.tools.functions import function_tool
 from core.tools.records import ToolCallRecord, arguments_json, redact_arguments
+from core.tools.session import ToolCallWriter
 from core.tools.settings import ToolSettings
 from tests.fixtures.spans import last_span, span_exporter
 from core.types import ToolCallPart
@@ -132,3 +133,21 @@ def test_ledger_keeps_tool_calls() -> None:
     tables = ledger.transact(lambda con: con.execute(
         "SELECT name FROM _migrations WHERE name = 'm005_tool_calls'").fetchall())
     assert tables == [("m005_tool_calls",)]
+
+
+def test_tool_call_writer_writes_everything_and_reports_failures() -> None:
+    ledger = Ledger()
+
+    def record(i: int) -> ToolCallRecord:
+        return ToolCallRecord(attempt_id="w", call_id=f"c{i}", tool="clock",
+                              started_at=time.time(), duration_ms=0.1, status="ok")
+
+    with ToolCallWriter(ledger) as write:
+        for i in range(20):
+            write([record(i)])
+    assert [r.call_id for r in ledger.get_tool_calls(attempt_ids=["w"])] == [
+        f"c{i}" for i in range(20)]
+    failing = ToolCallWriter(ledger)
+    failing([record(99).model_copy(update={"status": "weird"})])  # the table's CHECK refuses it
+    with pytest.raises(LedgerError):
+        failing.close()

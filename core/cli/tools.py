@@ -1,7 +1,10 @@
-"""``orchestra tools list``: every tool the policy makes available, its source and its schema.
+"""``orchestra tools list``, and ``orchestra ask --tools``.
 
-Built-ins, the functions of ``[tools] modules`` and the tools of each ``[[tools.mcp]]`` server
-(connected for the listing through the official MCP SDK).
+``tools list`` shows every tool the policy makes available, its source and its schema:
+built-ins, the functions of ``[tools] modules`` and the tools of each ``[[tools.mcp]]`` server
+(connected for the listing through the official MCP SDK). ``ask_with_tools`` is the tool-loop
+branch of ``orchestra ask``: each tool call and its result are shown as they happen (on
+stderr), the answer on stdout, and ``--json`` adds ``tool_calls``.
 """
 
 from __future__ import annotations
@@ -9,12 +12,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
+from core.calls.context import CallContext
+from core.calls.factory import open_stack
+from core.calls.gateway import Gateway
+from core.calls.stack import route_request_for
 from core.cli.output import print_json
+from core.ledger import Ledger
 from core.policy import load_policy
 from core.tools.base import Tool
-from core.tools.registry import open_registry
+from core.tools.execute import ExecutedCall
+from core.tools.loop import ToolLoopResult
+from core.tools.registry import open_registry, parse_tool_names
+from core.tools.session import ToolCallWriter, call_with_tools
+from core.types import ChatRequest
 
 
 def tool_json(tool: Tool) -> dict[str, Any]:
@@ -51,6 +64,60 @@ def _run_list(args: argparse.Namespace) -> int:
         if tool.spec.description:
             print(f"    {tool.spec.description}")
         print(f"    arguments: {arguments_line(tool.spec.parameters)}")
+    return 0
+
+
+def tool_call_json(item: ExecutedCall) -> dict[str, Any]:
+    """The ``--json`` shape of one tool call (arguments as stored: secrets redacted)."""
+    record = item.record
+    return {"id": item.call.id, "tool": item.call.name, "source": record.source,
+            "arguments": json.loads(record.arguments_json), "result": item.result.content,
+            "status": record.status, "error": record.error,
+            "duration_ms": round(record.duration_ms, 2), "attempt_id": record.attempt_id}
+
+
+def _show_call(item: ExecutedCall) -> None:
+    mark = "→" if item.record.status == "ok" else "✗"
+    print(f"{mark} {item.call.name}({item.record.arguments_json}) = "
+          f"{item.result.content[:300]}", file=sys.stderr)
+
+
+async def _ask_tools(args: argparse.Namespace, request: ChatRequest, pin: str | None,
+                     names: list[str]) -> ToolLoopResult:
+    ledger, policy = Ledger(args.db), load_policy()
+    echo = args.stream and not args.json
+    async with Gateway() as gateway:
+        with ledger.attempt_sink() as sink, ToolCallWriter(ledger) as writer:
+            stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)
+            route = route_request_for(request, stream=args.stream, model=pin)
+            return await call_with_tools(
+                lambda r, rt: stack.call(r, rt, context=CallContext(purpose="ask"),
+                                         stream=args.stream,
+                                         on_delta=(lambda t: print(t, end="", flush=True))
+                                         if echo else None),
+                request, route, names, policy.tools, gateway.catalog,
+                record=writer, on_tool_call=None if args.json else _show_call)
+
+
+def ask_with_tools(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> int:
+    """``orchestra ask --tools NAMES``: the tool loop for one prompt; prints like ``ask``."""
+    from core.cli.ask import result_json  # ask imports this module only for --tools
+
+    out = asyncio.run(_ask_tools(args, request, pin, parse_tool_names(args.tools)))
+    result = out.result
+    if args.json:
+        print_json({**result_json(result, len(out.attempts)), "turns": len(out.calls),
+                    "stopped": out.stopped, "total_cost_usd": out.cost_usd,
+                    "total_usage": out.usage.model_dump(),
+                    "tool_calls": [tool_call_json(item) for item in out.tool_calls]})
+        return 0
+    if not args.stream:
+        print(result.text)
+    cost = "unknown (unpriced)" if out.cost_usd is None else f"${out.cost_usd:.6f}"
+    stop = " · stopped at max_turns" if out.stopped == "max_turns" else ""
+    print(f"[{result.model} · {result.mode} · {len(out.calls)} model calls, "
+          f"{len(out.tool_calls)} tool calls · {out.usage.input_tokens}+"
+          f"{out.usage.output_tokens} tokens · {cost}{stop}]", file=sys.stderr)
     return 0
 
 

@@ -5,7 +5,8 @@ each one is routed, budgeted, capped, breaker-checked, retried, recorded and tra
 turn is routed among models with the ``tools`` capability; later turns pin the model that
 answered, so one model sees the whole conversation (it still falls back if it fails). Tool
 calls of one turn run concurrently, each within the timeout; their records are handed to
-``record`` (the ledger) before the next turn. A tool's failure is returned to the model as an
+``record`` as the turn ends (it must not block: ``ToolCallWriter`` writes them to the ledger on
+its own thread). A tool's failure is returned to the model as an
 ``is_error`` result. ``max_turns`` bounds the model calls: if the last one still asks for
 tools, the loop stops with ``stopped="max_turns"`` and those calls are not run. A request's
 ``tool_choice`` of ``required`` or a tool's name holds for the first turn only (later turns are
@@ -104,7 +105,7 @@ async def run_tool_loop(
                                                    secrets=secret_list)
                                       for c in result.tool_calls))
         if record is not None:
-            await asyncio.to_thread(record, [d.record for d in done])
+            record([d.record for d in done])
         for item in done:
             executed.append(item)
             if on_tool_call is not None:
