@@ -150,3 +150,11 @@ def test_the_frame_flattens_money_and_sources(tmp_path, catalog):
     mini = frame.set_index("model").loc[MINI]
     assert mini["eval_score"] == 1.0 and mini["eval_count"] == 1 and mini["person_count"] == 0
     assert isinstance(mini["cost_per_success_usd"], float) and bool(mini["pareto"])
+
+
+def test_answers_served_by_the_cache_are_not_measured(tmp_path, catalog):
+    ledger = Ledger(tmp_path / "l.duckdb")
+    hit = _attempt(MINI, latency=1.0, cost="0").model_copy(update={"cached": True})
+    ledger.record_attempts([_attempt(MINI, latency=800), hit])
+    row = _rows(ledger, catalog)[MINI]
+    assert (row.attempts, row.p50_latency_ms) == (1, 800)

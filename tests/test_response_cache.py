@@ -131,3 +131,27 @@ def test_sampled_requests_only_when_asked_and_entries_expire(tmp_path):
         "UPDATE response_cache SET created_at = created_at - INTERVAL 2 HOUR"))
     assert fresh.lookup("k") is None  # older than the TTL
     assert ResponseCache(ledger, CacheSettings(ttl_s=3 * 3600)).lookup("k") is not None
+
+
+def test_a_rerun_with_cache_is_free_marked_cached_and_outside_the_saving(capsys, tmp_path):
+    db = str(tmp_path / "r.duckdb")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("""
+demand: Two short answers
+tasks:
+  - {id: a, title: First, kind: writing, model: "openai:gpt-4o-mini", prompt: "Name a river"}
+  - {id: b, title: Second, kind: writing, model: "google:gemini-2.0-flash", prompt: "Name a sea"}
+""")
+    argv = ["run", "--plan", str(plan), "--cache", "--json", "--db", db]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["cached_tasks"] == 0 and first["cost_usd"] > 0
+    assert second["cached_tasks"] == 2 and second["cost_usd"] == 0
+    assert all(t["cached"] and t["cost_usd"] == 0 for t in second["task_results"])
+    assert second["baseline_cost_usd"] == 0 and second["saving_usd"] == 0  # not a "saving"
+    runs = {a.run_id for a in Ledger(db).get_attempts()}
+    assert len(runs) == 2
+    assert main(["run", "--plan", str(plan), "--json", "--db", db]) == 0  # no --cache: paid
+    assert json.loads(capsys.readouterr().out)["cost_usd"] > 0

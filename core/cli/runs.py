@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from typing import Any
 
+from core.calls.cache import with_cache
 from core.cli.output import print_json, print_table
 from core.cli.validate import check_budget, non_negative_int, plan_file, prompt_text
 from core.errors import ConfigError
@@ -18,6 +19,7 @@ from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.execution.resume import reconcile_interrupted
 from core.execution.runs import RunSession, new_run_id, plan_run
 from core.execution.summary import RunSummary
+from core.policy import load_policy
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
     data = summary.model_dump()
     data["task_results"] = [
         {k: r[k] for k in ("id", "title", "wave", "model", "tier", "status", "cost_usd",
-                           "resumed", "error")}
+                           "resumed", "error", "cached")}
         for r in data["task_results"]
     ]
     return data
@@ -49,7 +51,9 @@ def _finish(summary: RunSummary, as_json: bool) -> int:
               f"in {summary.waves} waves, ${summary.cost_usd:.4f}, "
               f"{len(summary.providers_used)}/{summary.providers_available} providers, "
               f"{summary.failures} failed, {summary.makespan_s:.1f}s; "
-              f"{summary.baseline_model} alone: ${summary.baseline_cost_usd or 0:.4f}{ratio}")
+              f"{summary.baseline_model} alone: ${summary.baseline_cost_usd or 0:.4f}{ratio}"
+              + (f"; {summary.cached_tasks} answered from the cache at $0"
+                 if summary.cached_tasks else ""))
         if summary.status != "done":
             print(f"continue it with `orchestra resume {summary.run_id}` (add --budget USD to "
                   "raise its budget); finished tasks are not paid for again", file=sys.stderr)
@@ -65,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
                                    plan_file=args.plan, budget_usd=budget, db_path=args.db,
                                    gateway=gateway_for(args.local_only)))
     session = RunSession(planned.plan, run_id=run_id, budget_usd=budget, db_path=args.db,
-                         gateway=gateway_for(args.local_only))
+                         gateway=gateway_for(args.local_only),
+                         policy=with_cache(load_policy()) if args.cache else None)
     if not args.json:
         note = f" ({'; '.join(planned.notes)})" if planned.notes else ""
         print(f"plan: {planned.source}{note}", file=sys.stderr)
@@ -150,6 +155,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="a plan file (JSON or YAML) instead of the planner")
     run.add_argument("--planner", choices=("offline", "llm"), default="offline")
     add_local_only_flag(run)
+    run.add_argument("--cache", action="store_true",
+                     help="answer exact repeats of earlier calls from the response cache at $0")
     run.set_defaults(func=_run)
     resume = subparsers.add_parser("resume", help="continue an interrupted run")
     resume.add_argument("run_id")

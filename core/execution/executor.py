@@ -40,6 +40,7 @@ class TaskOutput(BaseModel):
     tier: str = ""
     cost_usd: Decimal | None = None
     usage: Usage = Usage()
+    cached: bool = False  # answered by the response cache ($0, no HTTP request)
 
 
 @dataclass

@@ -215,6 +215,7 @@ class RunSession:
                                        on_event=ctx.forward)
         spec = self.catalog.model(outcome.model)
         return TaskOutput(text=outcome.result.text, model=outcome.model, tier=spec.tier,
+                          cached=outcome.result.cached,
                           cost_usd=None if outcome.result.cost_usd is None
                           else outcome.charged_usd,
                           usage=outcome.result.usage)

@@ -27,6 +27,7 @@ class TaskResult(BaseModel):
     resumed: bool = False
     error: str = ""
     output: str = ""
+    cached: bool = False
 
 
 class RunSummary(BaseModel):
@@ -46,6 +47,7 @@ class RunSummary(BaseModel):
     cancelled: int
     cost_usd: Decimal
     unpriced_tasks: int = 0
+    cached_tasks: int = 0  # answered by the response cache at $0, outside the saving
     providers_used: list[str] = Field(default_factory=list)
     providers_available: int = 0
     makespan_s: float
@@ -76,7 +78,7 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
             id=task.id, title=task.title, wave=state.wave, status=state.status,
             model=out.model if out else "", tier=out.tier if out else "",
             cost_usd=out.cost_usd if out else None, resumed=state.resumed, error=state.error,
-            output=out.text if out else "",
+            output=out.text if out else "", cached=out.cached if out else False,
         ))
         if out is None:
             continue
@@ -98,6 +100,7 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
         run_id=executor.run_id, status=status, tasks=len(results), waves=len(executor.waves),
         done=counts["done"], failures=counts["failed"], skipped=counts["skipped"],
         cancelled=counts["cancelled"], cost_usd=cost, unpriced_tasks=unpriced,
+        cached_tasks=sum(r.cached for r in results),
         providers_used=sorted(providers), providers_available=providers_available or len(catalog.providers),
         makespan_s=round(max(executor.ended_at - executor.started_at, 0.0), 3),
         baseline_model=baseline.id, baseline_cost_usd=baseline_cost if counts["done"] else None,

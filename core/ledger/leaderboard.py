@@ -6,6 +6,7 @@ attempts, the failure rate of all attempts, and the cost per successful answer (
 model was paid, failed and rejected attempts included, over its answers). Quality comes from
 the outcomes (ratings, judge, evals, imported tables), per source with its count, so no one
 reads a score off three samples; an outcome tied to an attempt of the other mode is left out.
+Answers served by the response cache made no call and are left out of the measured figures.
 ``task_kind`` narrows both to one kind of task (a run task's kind, or an outcome's kind).
 """
 
@@ -87,7 +88,7 @@ _PERFORMANCE = f"""
            sum(a.cost_usd) AS spend,
            count_if(a.status = 'ok' AND a.cost_usd IS NULL) AS unpriced_answers
     FROM attempts a
-    WHERE a.status <> 'cancelled' AND {_KIND}
+    WHERE a.status <> 'cancelled' AND NOT a.cached AND {_KIND}
     GROUP BY a.model, a.mode
 """
 
