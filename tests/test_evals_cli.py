@@ -105,3 +105,17 @@ def test_caller_mistakes_exit_2_with_one_line(capsys, tmp_path, monkeypatch, arg
     monkeypatch.chdir(ROOT)
     code, out, err = _run(capsys, *argv, "--db", str(tmp_path / "e.duckdb"))
     assert code == 2 and fix in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_an_eval_rerun_with_cache_is_nearly_free(capsys, tmp_path):
+    db = str(tmp_path / "e.duckdb")
+    argv = ["eval", str(ROOT / "data/evals/extraction.yaml"), "--models", THREE, "--json",
+            "--cache", "--db", db]
+    _, out, _ = _run(capsys, *argv)
+    assert json.loads(out)["total_cost_usd"] > 0
+    _, out, _ = _run(capsys, *argv)
+    rerun = json.loads(out)
+    assert rerun["total_cost_usd"] == 0 and rerun["runs"] == 9
+    assert all(r["cost_usd"] == 0 for r in rerun["results"])
+    attempts = Ledger(db).get_attempts()
+    assert sum(a.cached for a in attempts) == 9 and len(attempts) == 18
