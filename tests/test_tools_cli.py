@@ -76,3 +76,10 @@ def test_unknown_tools_are_one_line_errors(capsys) -> None:
     assert main(["ask", "What is 2 + 2?", "--tools", "calculator,"]) == 2
     assert "empty name" in capsys.readouterr().err
     assert Ledger().get_attempts() == []  # nothing was called
+
+
+def test_ask_with_tools_streams_the_answer(capsys) -> None:
+    assert main(["ask", "What is 1234 * 5678?", "--tools", "calculator", "--stream"]) == 0
+    captured = capsys.readouterr()
+    assert "7006652" in captured.out and captured.out.endswith("\n")
+    assert "→ calculator" in captured.err

@@ -111,8 +111,7 @@ def ask_with_tools(args: argparse.Namespace, request: ChatRequest, pin: str | No
                     "total_usage": out.usage.model_dump(),
                     "tool_calls": [tool_call_json(item) for item in out.tool_calls]})
         return 0
-    if not args.stream:
-        print(result.text)
+    print("" if args.stream else result.text)  # a streamed answer is on screen already
     cost = "unknown (unpriced)" if out.cost_usd is None else f"${out.cost_usd:.6f}"
     stop = " · stopped at max_turns" if out.stopped == "max_turns" else ""
     print(f"[{result.model} · {result.mode} · {len(out.calls)} model calls, "
