@@ -14,8 +14,8 @@ from ui.components import empty_state, metrics_grid, page_header
 PAGE_SIZE = 50
 ATTEMPT_COLUMNS = [
     "started_at", "provider", "model", "tier", "mode", "status", "cached", "error_class",
-    "cost_usd", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "run_id", "task_id", "wave",
-    "attempt_no", "fallback_from", "reason", "comparison_id", "attempt_id",
+    "cost_usd", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "run_id", "task_id",
+    "wave", "attempt_no", "fallback_from", "reason", "comparison_id", "attempt_id",
 ]
 
 catalog, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "

@@ -110,7 +110,8 @@ class Suite(BaseModel):
         if self.schema_ is not None and not native_schema:
             note = "Reply with JSON only, matching this JSON schema: " + json.dumps(self.schema_)
             system = f"{system}\n\n{note}" if system else note
-        return ChatRequest(model=model, messages=[Message(role="user", parts=[TextPart(text=text)])],
+        message = Message(role="user", parts=[TextPart(text=text)])
+        return ChatRequest(model=model, messages=[message],
                            system=system, max_tokens=max_tokens,
                            json_schema=self.schema_ if native_schema else None,
                            schema_name=_schema_name(self.name))
