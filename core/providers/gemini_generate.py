@@ -115,7 +115,7 @@ def classify(status: int | None, payload: Any) -> Verdict:
     for detail in details if isinstance(details, list) else []:
         if not isinstance(detail, dict):
             continue
-        if detail.get("reason") in _AUTH_REASONS:
+        if isinstance(detail.get("reason"), str) and detail["reason"] in _AUTH_REASONS:
             kind = AuthFailed
         retry_after = _seconds(detail.get("retryDelay")) if retry_after is None else retry_after
     return Verdict(kind, retry_after)

@@ -19,6 +19,7 @@ Status table (a structured body, when the classifier recognises it, wins)::
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,27 +76,38 @@ def class_for_status(status: int) -> type[ProviderError]:
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date).
+
+    A value that is not a finite, non-negative number (``nan``, ``inf``, ``-3``, ``1e400``) or a
+    readable date is ignored, as if the header were absent; a date in the past means now.
+    """
+    millis = _finite_seconds(headers.get("retry-after-ms"), 1000.0)
     if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
+        return millis
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _finite_seconds(value, 1.0)
+    if seconds is not None:
+        return seconds
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return None
+        return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
+
+
+def _finite_seconds(value: str | None, per_second: float) -> float | None:
+    """``value`` / ``per_second`` if it is a finite, non-negative number, else None."""
+    if value is None:
         return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    try:
+        seconds = float(value) / per_second
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def error_object(payload: Any) -> dict[str, Any]:
@@ -209,7 +221,7 @@ def error_from_response(
     text = response.text
     try:
         payload: Any = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     return error_from_payload(
         ctx, payload, classify, status=response.status_code, body=text, headers=response.headers
