@@ -14,7 +14,8 @@ Overhead per turn = (loop − replay) / 2: what the loop adds (tool execution an
 messages, result assembly) over the model calls it makes. ``--ledger`` also hands each turn's
 tool calls to a ``ToolCallWriter`` on a scratch ledger, as ``ask --tools`` does (the writes
 happen on its thread; the time to drain them at the end is reported apart). Medians over the
-rounds.
+rounds, wall clock and this process's CPU time (the CPU figure holds up better on a busy
+machine).
 
 Run: ``.venv/bin/python bench/tools_bench.py [--rounds 200] [--ledger]``.
 """
@@ -35,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.support import machine_line, percentile  # noqa: E402
 from core.calls.gateway import Gateway  # noqa: E402
-from core.calls.stack import CallStack, route_request_for, routing_state  # noqa: E402
+from core.calls.stack import CallStack  # noqa: E402
+from core.routing.candidates import route_request_for  # noqa: E402
+from core.routing.state import routing_state  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.policy import BudgetSettings, Policy  # noqa: E402
 from core.sandbox.config import SandboxConfig  # noqa: E402
@@ -61,18 +64,19 @@ async def _round(stack: CallStack, writer: ToolCallWriter | None) -> dict[str, f
         sent.append((r, rt))
         return await stack.call(r, rt)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = await run_tool_loop(call, request, route, tools, max_turns=4, timeout_s=5,
                               record=writer)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     assert out.stopped == "answered" and "7006652" in out.result.text, out.result.text
     for r, rt in sent:
         await stack.call(r, rt)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     for _ in sent:
         await stack.call(request, route)
-    t3 = time.perf_counter()
-    return {"loop": t1 - t0, "replay": t2 - t1, "plain": t3 - t2, "turns": len(sent)}
+    t3, c3 = time.perf_counter(), time.process_time()
+    return {"loop": t1 - t0, "replay": t2 - t1, "plain": t3 - t2, "turns": len(sent),
+            "loop_cpu": c1 - c0, "replay_cpu": c2 - c1, "plain_cpu": c3 - c2}
 
 
 async def bench(rounds: int, use_ledger: bool) -> tuple[list[dict[str, float]], float]:
@@ -94,18 +98,21 @@ async def bench(rounds: int, use_ledger: bool) -> tuple[list[dict[str, float]], 
 
 def report(rows: list[dict[str, float]], use_ledger: bool, drain_s: float) -> None:
     turns = rows[0]["turns"]
-    med = {k: statistics.median(r[k] for r in rows) * 1000 for k in ("loop", "replay", "plain")}
-    p95 = {k: percentile([r[k] * 1000 for r in rows], 0.95) for k in ("loop", "replay", "plain")}
+    keys = ("loop", "replay", "plain", "loop_cpu", "replay_cpu", "plain_cpu")
+    med = {k: statistics.median(r[k] for r in rows) * 1000 for k in keys}
+    p95 = {k: percentile([r[k] * 1000 for r in rows], 0.95) for k in keys}
     print(machine_line())
     print(f"rounds: {len(rows)}, model turns per loop: {turns:g}, tool calls written to the "
           f"ledger: {f'yes (drained {drain_s:.2f} s after the rounds)' if use_ledger else 'no'}")
-    print("| measure | median ms | p95 ms |\n|---|---:|---:|")
+    print("| measure | median ms | p95 ms | median CPU ms |\n|---|---:|---:|---:|")
     for key, label in (("loop", "tool loop (2 model calls + 1 tool call)"),
                        ("replay", "the same 2 model calls, no loop"),
                        ("plain", "2 model calls without tools")):
-        print(f"| {label} | {med[key]:.2f} | {p95[key]:.2f} |")
-    print(f"overhead per turn vs replay: {(med['loop'] - med['replay']) / turns:.2f} ms; "
-          f"vs plain: {(med['loop'] - med['plain']) / turns:.2f} ms")
+        print(f"| {label} | {med[key]:.2f} | {p95[key]:.2f} | {med[key + '_cpu']:.2f} |")
+    for unit, suffix in (("wall", ""), ("CPU", "_cpu")):
+        over = (med["loop" + suffix] - med["replay" + suffix]) / turns
+        plain = (med["loop" + suffix] - med["plain" + suffix]) / turns
+        print(f"overhead per turn ({unit}): {over:.2f} ms vs replay, {plain:.2f} ms vs plain")
 
 
 def main() -> None:
