@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from core.catalog import default_catalog
 from core.cli.output import print_json, print_table
+from core.cli.validate import usd_amount
 from core.evals import load_suite
 from core.evals.report import CaseResult, EvalReport
 from core.evals.session import eval_policy, evaluate
@@ -34,17 +35,6 @@ def _positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
     return int(text)
-
-
-def _dollars(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip().lstrip("$"))
-    except ArithmeticError:
-        raise argparse.ArgumentTypeError(f"must be an amount in USD, e.g. 0.05, not {text!r}") \
-            from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError("must be an amount in USD above 0, e.g. 0.05")
-    return value
 
 
 def progress_bar(done: int, total: int) -> None:
@@ -121,13 +111,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in report.results) else 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra eval``."""
     p = subparsers.add_parser("eval", help="run an eval suite across models")
     p.add_argument("suite", help="a suite file, e.g. data/evals/extraction.yaml")
     p.add_argument("--models", required=True, help="comma-separated catalog ids")
     p.add_argument("--repeat", type=_positive_int, default=1, help="runs of each case per model")
-    p.add_argument("--budget", type=_dollars, default=None,
+    p.add_argument("--budget", type=usd_amount, default=None,
                    help="USD this eval may spend (default: the policy's per-run budget)")
     p.add_argument("--cache", action="store_true",
                    help="answer exact repeats from the response cache at $0 (reruns)")
