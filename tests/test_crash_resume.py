@@ -288,8 +288,9 @@ def ledger_state(db: Path, run_id: str) -> tuple[set[str], Decimal, int]:
 
 
 def only_run_id(db: Path) -> str:
-    [run] = Ledger(str(db)).recent_runs(5)
-    return run.run_id
+    runs = Ledger(str(db)).recent_runs(5)
+    assert len(runs) == 1, f"expected the one run in the ledger, found {len(runs)}"
+    return runs[0].run_id
 
 
 @dataclass
@@ -312,9 +313,10 @@ def run_with_kills(served: Served, plan: Path, folder: Path, rng: random.Random,
         child = Child(argv, env, folder, forked)
         served.log.target = child
         code, out, err = child.finish()
+        killed = code == -signal.SIGKILL
+        assert killed or code == 0, f"phase {served.log.phase} exited {code}: {err[-2000:]}"
         run_id = run_id or only_run_id(db)
-        if code != -signal.SIGKILL:
-            assert code == 0, f"phase {served.log.phase} exited {code}: {err[-2000:]}"
+        if not killed:
             assert not armed, "the run finished before every kill point was reached"
             return json.loads(out), done, run_id
         served.log.drain()
