@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry import trace
 
 from core.calls.gateway import Gateway
 from core.calls.stack import CallStack, route_request_for, routing_state
+from core.errors import BudgetExceeded
 from core.ledger import Ledger
-from core.policy import Policy, RetrySettings
+from core.policy import BudgetSettings, Policy, RetrySettings
 from core.tools.builtins import builtin_tools
 from core.tools.functions import function_tool
 from core.tools.loop import run_tool_loop, tools_route
@@ -199,3 +202,28 @@ async def test_tool_tasks_route_only_to_models_with_tools(catalog) -> None:
             assert "tools" in route.capabilities
             for model_id in decision.chain():
                 assert catalog.model(model_id).supports("tools"), model_id
+
+
+async def test_every_turn_is_charged_to_the_run_budget_and_stops_when_it_is_spent() -> None:
+    class Costly(ScriptedModel):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            response = super().__call__(request)
+            payload = json.loads(response.content)
+            payload["usage"]["completion_tokens"] = 2_000_000  # ≈ $1.20 at gpt-4o-mini's price
+            return httpx.Response(200, json=payload)
+
+    policy = Policy(retry=POLICY.retry, budget=BudgetSettings(per_run_usd=Decimal("1")))
+    model = Costly(calculator_then_answer)
+    ledger = Ledger()
+    async with Gateway(transport=httpx.MockTransport(model), keys={"openai": KEY}) as gateway:
+        stack = CallStack(gateway, policy, routing_state(policy, configured=gateway.available))
+        request = ChatRequest.of(MODEL, "What is 1234 * 5678?")
+        with pytest.raises(BudgetExceeded):
+            await run_tool_loop(lambda r, route: stack.call(r, route, fallback=False), request,
+                                route_request_for(request, model=MODEL),
+                                builtin_tools(ToolSettings()), max_turns=4, timeout_s=2,
+                                record=ledger.record_tool_calls)
+        assert stack.state.budget is not None
+        assert stack.state.budget.spent()["run"] > Decimal("1")  # the first turn was charged
+    assert len(model.bodies) == 1  # the second turn was refused before any HTTP
+    assert [r.tool for r in ledger.get_tool_calls()] == ["calculator"]
