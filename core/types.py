@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -65,6 +65,10 @@ class Message(BaseModel):
 
     role: Role
     parts: list[Part] = Field(default_factory=list)
+
+    if TYPE_CHECKING:  # the text shorthand, as type checkers should see it
+        def __init__(self, *, role: Role, parts: list[Part] | None = None,
+                     content: str | None = None) -> None: ...
 
     @model_validator(mode="before")
     @classmethod

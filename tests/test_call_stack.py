@@ -10,7 +10,9 @@ import pytest
 from sandbox_server import serve_sandbox
 
 from core.catalog import default_catalog
-from core.calls.stack import CallStack, routing_state, route_request_for
+from core.calls.stack import CallStack
+from core.routing.state import routing_state
+from core.routing.candidates import route_request_for
 from core.errors import AllModelsFailed, ProviderError
 from core.calls.gateway import Gateway
 from core.policy import Policy

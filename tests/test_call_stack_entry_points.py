@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from core.calls.gateway import Gateway
-from core.calls.stack import CallStack, routing_state
+from core.calls.stack import CallStack
+from core.routing.state import routing_state
 from core.catalog import load_catalog
 from core.cli import main
 from core.execution.runs import RunSession

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-from core.calls.stack import GatewayLike
+from core.calls.context import GatewayLike
 from core.catalog import Catalog
 from core.ledger.records import ledger_money, utc_now
 from core.ledger.writer import Ledger

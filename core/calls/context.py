@@ -1,10 +1,17 @@
-"""Where a model call is made from, copied into its attempt records, events and spans."""
+"""The call stack's vocabulary: where a call is made from (copied into its attempt records,
+events and spans), what the stack needs of a gateway, and what a finished call returns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Protocol
 
-from core.types import CallPurpose
+from core.catalog import Catalog
+from core.errors import ProviderTimeout
+from core.routing.router import RouteDecision
+from core.types import AttemptRecord, CallPurpose, ChatRequest, ChatResult, Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +29,39 @@ class CallContext:
     def but(self, **changes: object) -> "CallContext":
         """A copy with some fields changed (e.g. ``ctx.but(purpose="judge")``)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+Validator = Callable[[ChatResult], None]
+"""Checks an answer; raises ``InvalidOutput`` to reject it (the attempt is then a failure)."""
+
+
+class GatewayLike(Protocol):
+    """What the stack needs from ``core.calls.gateway.Gateway``: one HTTP attempt per call."""
+
+    catalog: Catalog
+
+    def mode(self, provider: str) -> Mode: ...
+    def available(self, provider: str) -> bool: ...
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+    def stream(self, request: ChatRequest) -> Any: ...
+
+
+@dataclass
+class CallOutcome:
+    """A finished call: the result, the model that gave it, every attempt and the decision.
+
+    ``charged_usd`` is what the budgets were charged for it, rejected-but-paid answers
+    included."""
+
+    result: ChatResult
+    model: str
+    attempts: list[AttemptRecord]
+    decision: RouteDecision
+    charged_usd: Decimal
+    restarted: bool = False
+
+
+class DeadlineReached(ProviderTimeout):
+    """The task's deadline passed during an attempt: not the provider's fault, not retried."""
+
+    retryable_default = False

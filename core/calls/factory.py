@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from core.calls.cache import CachingGateway, ResponseCache
 from core.calls.resilience import BreakerBoard
-from core.calls.stack import CallStack, GatewayLike, routing_state
+from core.calls.stack import CallStack
+from core.calls.context import GatewayLike
+from core.routing.state import routing_state
 from core.execution.events import RunEvent
 from core.ledger import HistoryFilter, Ledger, grouped_history, model_ratings
 from core.policy import Policy

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -69,7 +70,7 @@ class Gateway:
 
     @classmethod
     def for_served_sandbox(
-        cls, url: str, catalog: Catalog | None = None, **kwargs: object
+        cls, url: str, catalog: Catalog | None = None, **kwargs: Any
     ) -> "Gateway":
         """A gateway whose every provider talks to a sandbox served at ``url`` (loopback)."""
         catalog = catalog or default_catalog()

@@ -29,67 +29,31 @@ import contextlib
 import contextvars
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry.trace import Span
 
 from core.calls.admission import Admission, Refusal
-from core.calls.context import CallContext
+from core.calls.context import CallContext, CallOutcome, DeadlineReached, GatewayLike, Validator
 from core.calls.records import AttemptOutcome, attempt_record, first_line
-from core.calls.resilience import BreakerBoard, RetryPolicy
+from core.calls.resilience import RetryPolicy
 from core.calls.tracing import attempt_span, fail_attempt, finish_attempt, span_ids
-from core.catalog import Catalog, ModelSpec
+from core.catalog import ModelSpec
 from core.errors import (AllModelsFailed, AuthFailed, BudgetExceeded, ContextLengthExceeded,
                          InvalidOutput, MalformedResponse, OrchestraError, ProviderError,
-                         ProviderTimeout, ProviderUnavailable)
+                         ProviderUnavailable)
 from core.execution.events import (AttemptFailed, BudgetWarned, FellBack, Payload, RestartedOn,
                                    Retrying, RunEvent)
 from core.policy import Policy
-from core.routing.budget import BudgetManager, BudgetWarning, Reservation
-from core.routing.candidates import RouteRequest
+from core.routing.budget import BudgetWarning, Reservation
+from core.routing.candidates import RouteRequest, route_request_for
 from core.routing.rankers import Ranker
 from core.routing.router import RouteDecision, Router
-from core.routing.state import RoutingState, ShareTracker
+from core.routing.state import RoutingState
 from core.types import AttemptRecord, ChatRequest, ChatResult, Mode, StreamDone, TextDelta
-
-Validator = Callable[[ChatResult], None]
-"""Checks an answer; raises ``InvalidOutput`` to reject it (the attempt is then a failure)."""
-
-
-class GatewayLike(Protocol):
-    """What the stack needs from ``core.calls.gateway.Gateway``: one HTTP attempt per call."""
-
-    catalog: Catalog
-
-    def mode(self, provider: str) -> Mode: ...
-    def available(self, provider: str) -> bool: ...
-    async def complete(self, request: ChatRequest) -> ChatResult: ...
-    def stream(self, request: ChatRequest) -> Any: ...
-
-
-@dataclass
-class CallOutcome:
-    """A finished call: the result, the model that gave it, every attempt and the decision.
-
-    ``charged_usd`` is what the budgets were charged for it, rejected-but-paid answers
-    included."""
-
-    result: ChatResult
-    model: str
-    attempts: list[AttemptRecord]
-    decision: RouteDecision
-    charged_usd: Decimal
-    restarted: bool = False
-
-
-class DeadlineReached(ProviderTimeout):
-    """The task's deadline passed during an attempt: not the provider's fault, not retried."""
-
-    retryable_default = False
-
 
 class _MidStream(Exception):
     """Carries a provider error raised after a stream had produced text."""
@@ -127,21 +91,6 @@ class _Call:
 
 
 _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("call", default=None)
-
-
-def route_request_for(request: ChatRequest, *, stream: bool = False,
-                      **overrides: Any) -> RouteRequest:
-    """A RouteRequest read off a ChatRequest: its text, output limit and needed capabilities."""
-    needs = (("json_schema", request.json_schema is not None),
-             ("live_search", request.live_search), ("stream", stream),
-             ("tools", bool(request.tools) and request.tool_choice != "none"))
-    values: dict[str, Any] = {
-        "text": "\n".join(m.text for m in request.messages),
-        "capabilities": tuple(cap for cap, needed in needs if needed),
-        "max_output_tokens": request.max_tokens,
-    }
-    values.update(overrides)
-    return RouteRequest(**values)
 
 
 class CallStack:
@@ -423,19 +372,3 @@ class CallStack:
             call.emit(payload)
         elif self.on_event is not None:
             self.on_event(RunEvent(run_id="", payload=payload))
-
-
-def routing_state(policy: Policy, *, configured: Callable[[str], bool] | None = None,
-                  spent_today: Mapping[str, Decimal] | None = None,
-                  spent_in_run: Decimal = Decimal(0), **overrides: Any) -> RoutingState:
-    """A session's routing state from ``policy``: budgets seeded with today's and this run's
-    spend, fresh breakers and shares unless given (``breakers=``, ``shares=``, ...)."""
-    values: dict[str, Any] = {
-        "budget": BudgetManager(policy.budget, spent_today=spent_today,
-                                spent_in_run=spent_in_run),
-        "breakers": BreakerBoard(policy.breaker),
-        "shares": ShareTracker(policy.concentration),
-        "configured": configured,
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return RoutingState(**values)

@@ -19,7 +19,8 @@ from typing import Any
 import jsonschema
 
 from core.calls.context import CallContext
-from core.calls.stack import CallOutcome, CallStack, Validator
+from core.calls.stack import CallStack
+from core.calls.context import CallOutcome, Validator
 from core.catalog import Catalog
 from core.errors import AllModelsFailed, ConfigError, InvalidOutput, OrchestraError
 from core.execution.events import RunEvent

@@ -19,7 +19,8 @@ from core.calls.cache import with_cache
 from core.calls.structured import call_structured, load_schema_file
 from core.calls.context import CallContext
 from core.calls.factory import open_stack
-from core.calls.stack import CallOutcome, route_request_for
+from core.calls.context import CallOutcome
+from core.routing.candidates import route_request_for
 from core.errors import ConfigError
 from core.calls.gateway import Gateway
 from core.ledger import Ledger
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra ask``."""
     parser = subparsers.add_parser("ask", help="send one prompt to one model")
     parser.add_argument("prompt", nargs="?", default=None, type=prompt_text,

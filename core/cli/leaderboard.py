@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra leaderboard``."""
     p = subparsers.add_parser("leaderboard", help="every model: price, speed, failures, quality")
     p.add_argument("--task-kind", default=None, help="only attempts and outcomes of this kind")

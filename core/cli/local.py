@@ -72,7 +72,7 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a port number, not {text!r}") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra local up|down|status``."""
     local = subparsers.add_parser("local", help="the local llama.cpp model server")
     actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")

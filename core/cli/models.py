@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra models``."""
     parser = subparsers.add_parser("models", help="list the catalog of providers and models")
     parser.add_argument("--json", action="store_true", help="print a JSON list")

@@ -69,7 +69,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help=_DB_HELP)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra outcomes import|list|export``."""
     parser = subparsers.add_parser("outcomes", help="import, list and export outcomes")
     commands = parser.add_subparsers(dest="outcomes_command", required=True, metavar="ACTION")

@@ -192,7 +192,7 @@ def _threshold(text: str) -> float:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra compare``, ``refine``, ``moa``, ``vote`` and ``prompts``."""
     p = subparsers.add_parser("compare", help="send one prompt to several models side by side")
     p.add_argument("prompt", nargs="?", default=None, type=prompt_text,

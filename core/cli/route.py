@@ -8,7 +8,7 @@ from core.catalog import TIERS, default_catalog
 from core.cli.output import print_json
 from core.cli.validate import prompt_text
 from core.calls.gateway import Gateway
-from core.calls.stack import routing_state
+from core.routing.state import routing_state
 from core.policy import load_policy
 from core.routing.candidates import RouteRequest
 from core.routing.router import RouteDecision, Router
@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra route``."""
     parser = subparsers.add_parser(
         "route", help="show which model a task would be routed to, and why (calls nothing)")

@@ -67,7 +67,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra router eval``."""
     parser = subparsers.add_parser("router", help="evaluate the learned router offline")
     commands = parser.add_subparsers(dest="router_command", required=True, metavar="ACTION")

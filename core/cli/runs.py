@@ -146,7 +146,7 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"use YYYY-MM-DD, not {text!r}") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``run``, ``resume``, ``runs``, ``show`` and ``history``."""
     run = subparsers.add_parser("run", help="plan a demand and run it in waves")
     run.add_argument("demand", nargs="?", default=None, type=prompt_text,

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra sandbox serve``."""
     parser = subparsers.add_parser("sandbox", help="run the provider sandbox as a local server")
     commands = parser.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")

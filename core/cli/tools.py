@@ -18,7 +18,7 @@ from typing import Any
 from core.calls.context import CallContext
 from core.calls.factory import open_stack
 from core.calls.gateway import Gateway
-from core.calls.stack import route_request_for
+from core.routing.candidates import route_request_for
 from core.cli.output import print_json
 from core.ledger import Ledger
 from core.policy import load_policy
@@ -120,7 +120,7 @@ def ask_with_tools(args: argparse.Namespace, request: ChatRequest, pin: str | No
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``orchestra tools list``."""
     parser = subparsers.add_parser("tools", help="the tools models can call")
     commands = parser.add_subparsers(dest="tools_command", required=True, metavar="SUBCOMMAND")

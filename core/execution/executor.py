@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -57,7 +57,7 @@ class TaskContext:
         self.emit(event.payload)
 
 
-TaskRunner = Callable[[Task, str, TaskContext], Awaitable[TaskOutput]]
+TaskRunner = Callable[[Task, str, TaskContext], Coroutine[Any, Any, TaskOutput]]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from core.ledger import Ledger, TaskRow
-from core.ledger.writer import AttemptSink
+from core.ledger.sink import AttemptSink
 
 TASK_FLUSH_INTERVAL_S = 0.1  # task rows are written at most this often
 

@@ -21,18 +21,19 @@ from core.calls.factory import open_stack
 from core.calls.gateway import Gateway
 from core.calls.resilience import BreakerBoard
 from core.calls.structured import call_structured
-from core.calls.stack import CallStack, route_request_for
+from core.calls.stack import CallStack
+from core.routing.candidates import route_request_for
 from core.calls.tracing import run_span, task_span
 from core.catalog import Catalog, default_catalog
 from core.errors import ConfigError
-from core.execution.events import RunDone, RunEvent, TaskStarted
+from core.execution.events import RunDone, RunEvent, TaskStarted, TaskStatus
 from core.execution.executor import Executor, TaskContext, TaskOutput
 from core.execution.resume import claim, completed_tasks, this_process
 from core.execution.rows import TaskRowWriter
 from core.execution.summary import RunSummary, summarize
 from core.ledger import Ledger, TaskRow
 from core.ledger.records import from_unix
-from core.ledger.writer import AttemptSink
+from core.ledger.sink import AttemptSink
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.planning.choose import PlannerChoice, cheapest_json_model, make_plan
@@ -45,7 +46,7 @@ from core.tools.loop import tools_route
 from core.tools.session import call_with_tools
 from core.types import ChatRequest, ChatResult, Message
 
-_TASK_STATUSES = {"task_started": "running", "task_done": "done", "task_failed": "failed",
+_TASK_STATUSES: dict[str, TaskStatus] = {"task_started": "running", "task_done": "done", "task_failed": "failed",
                   "task_skipped": "skipped", "task_cancelled": "cancelled"}
 
 
@@ -271,13 +272,13 @@ class RunSession:
         for listener in self._listeners:
             listener(event)
 
-    def _task_row(self, task_id: str, status: str, event: RunEvent) -> TaskRow:
+    def _task_row(self, task_id: str, status: TaskStatus, event: RunEvent) -> TaskRow:
         task, state = self.plan.task(task_id), self.executor.states[task_id]
         out = state.output
         started = event.payload if isinstance(event.payload, TaskStarted) else None
         return TaskRow(
             run_id=self.run_id, task_id=task_id, wave=state.wave, title=task.title,
-            kind=task.kind, status=status,  # type: ignore[arg-type]
+            kind=task.kind, status=status,
             model=out.model if out else (started.model if started else ""),
             tier=out.tier if out else (started.tier if started else ""),
             output=out.text if out else None, cost_usd=out.cost_usd if out else None,

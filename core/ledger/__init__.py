@@ -24,7 +24,8 @@ from core.ledger.queries import (
     tokens_over_time,
 )
 from core.ledger.records import ComparisonRecord, RatingRecord, RunRecord, TaskRow
-from core.ledger.writer import AttemptSink, Ledger
+from core.ledger.sink import AttemptSink
+from core.ledger.writer import Ledger
 
 __all__ = [
     "DB_ENV",

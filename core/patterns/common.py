@@ -20,7 +20,8 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from core.calls.context import CallContext
-from core.calls.stack import CallStack, Validator
+from core.calls.stack import CallStack
+from core.calls.context import Validator
 from core.catalog import ModelSpec
 from core.errors import AllModelsFailed, ConfigError, InvalidOutput, OrchestraError, ProviderError
 from core.types import AttemptRecord, ChatRequest, ChatResult, Message, Mode, Usage
@@ -226,7 +227,7 @@ def parse_structured(text: str, schema: dict[str, Any]) -> dict[str, Any]:
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
     try:
-        value = json.loads(body)
+        value: Any = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ValueError(f"reply is not JSON ({exc.msg} at position {exc.pos})") from exc
     try:
@@ -234,6 +235,8 @@ def parse_structured(text: str, schema: dict[str, Any]) -> dict[str, Any]:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "the reply"
         raise ValueError(f"{where}: {exc.message}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("the reply is not a JSON object")
     return value
 
 

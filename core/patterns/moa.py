@@ -187,7 +187,7 @@ async def moa(
         raise ConfigError("layers must be between 1 and 5")
     proposers = check_models(stack, proposers or default_proposers(stack))
     aggregator = check_models(stack, [aggregator or default_aggregator(stack)])[0]
-    comparison_id, notes = new_id(), []
+    comparison_id, notes = new_id(), list[str]()
     where = context.but(comparison_id=comparison_id)
     started = time.perf_counter()
 

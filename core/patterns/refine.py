@@ -191,7 +191,9 @@ async def _one_round(stack: CallStack, prompt: str, generator: str, evaluator: s
         stack, _draft_request(prompt, generator, previous, settings.max_tokens),
         where=where.but(label=f"refine: draft {number}"),
     )
-    verdict, calls, error = None, [], ""
+    verdict: Verdict | None = None
+    calls: list[ModelAnswer] = []
+    error = ""
     if draft.ok:
         verdict, calls, error = await _evaluate(stack, prompt, draft.text, evaluator, where)
     else:

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from decimal import Decimal
 
 from core.catalog import Catalog, ModelSpec, Tier
 from core.routing.budget import tier_ceiling_price
+from core.types import ChatRequest
 
 CHARS_PER_TOKEN = 4
 
@@ -52,3 +54,18 @@ class Candidate:
         self.out_price = price.output_per_mtok if price else Decimal(0)
         self.in_rate = float(self.in_price)
         self.out_rate = float(self.out_price)
+
+
+def route_request_for(request: ChatRequest, *, stream: bool = False,
+                      **overrides: Any) -> RouteRequest:
+    """A RouteRequest read off a ChatRequest: its text, output limit and needed capabilities."""
+    needs = (("json_schema", request.json_schema is not None),
+             ("live_search", request.live_search), ("stream", stream),
+             ("tools", bool(request.tools) and request.tool_choice != "none"))
+    values: dict[str, Any] = {
+        "text": "\n".join(m.text for m in request.messages),
+        "capabilities": tuple(cap for cap, needed in needs if needed),
+        "max_output_tokens": request.max_tokens,
+    }
+    values.update(overrides)
+    return RouteRequest(**values)

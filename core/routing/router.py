@@ -263,14 +263,14 @@ class Router:
         return [m for m in chain if not (m in seen or seen.add(m))]  # type: ignore[func-returns-value]
 
 
-_ORDERS: dict[str, tuple[str, ...]] = {
+_ORDERS: dict[str, tuple[Tier, ...]] = {
     "economy": ("economy", "balanced"),  # nothing below economy: one tier up, last
     "balanced": ("balanced", "economy"),
     "premium": ("premium", "balanced", "economy"),
 }
 
 
-def _tier_order(tier: str) -> tuple[str, ...]:
+def _tier_order(tier: str) -> tuple[Tier, ...]:
     """A tier followed by the tiers below it, nearest first (economy: then balanced)."""
     return _ORDERS[tier]
 

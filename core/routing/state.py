@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from core.calls.resilience import BreakerBoard
 from core.policy import ConcentrationSettings, Policy
@@ -112,17 +114,6 @@ class RoutingState:
     unavailable: dict[str, str] = field(default_factory=dict)
     poorly_rated: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def fresh(cls, policy: Policy, **overrides: object) -> "RoutingState":
-        """A state with empty budgets, breakers and shares built from ``policy``."""
-        values: dict[str, object] = {
-            "budget": BudgetManager(policy.budget),
-            "breakers": BreakerBoard(policy.breaker),
-            "shares": ShareTracker(policy.concentration),
-        }
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
-
     def mark_unavailable(self, provider: str, reason: str) -> None:
         """Take a provider out of routing (its key was refused) for this session."""
         self.unavailable[provider] = reason
@@ -130,3 +121,19 @@ class RoutingState:
     def mark_available(self, provider: str) -> None:
         """Put a provider back into routing."""
         self.unavailable.pop(provider, None)
+
+
+def routing_state(policy: Policy, *, configured: Callable[[str], bool] | None = None,
+                  spent_today: Mapping[str, Decimal] | None = None,
+                  spent_in_run: Decimal = Decimal(0), **overrides: Any) -> RoutingState:
+    """A session's routing state from ``policy``: budgets seeded with today's and this run's
+    spend, fresh breakers and shares unless given (``breakers=``, ``shares=``, ...)."""
+    values: dict[str, Any] = {
+        "budget": BudgetManager(policy.budget, spent_today=spent_today,
+                                spent_in_run=spent_in_run),
+        "breakers": BreakerBoard(policy.breaker),
+        "shares": ShareTracker(policy.concentration),
+        "configured": configured,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return RoutingState(**values)
