@@ -83,3 +83,13 @@ def test_ask_with_tools_streams_the_answer(capsys) -> None:
     captured = capsys.readouterr()
     assert "7006652" in captured.out and captured.out.endswith("\n")
     assert "→ calculator" in captured.err
+
+
+def test_tools_list_with_an_unreachable_server_is_one_line(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('[[tools.mcp]]\nname = "ghost"\ncommand = "/nonexistent/mcp"\n')
+    monkeypatch.setenv("ORCHESTRA_POLICY", str(path))
+    assert main(["tools", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MCP server 'ghost'" in err and "fix [[tools.mcp]]" in err
