@@ -93,3 +93,41 @@ def similarity_features(n_docs: int) -> TfidfVectorizer:
 def as_texts(prompts: Sequence[str]) -> list[str]:
     """Prompts as plain strings (None and non-strings become text)."""
     return [p if isinstance(p, str) else ("" if p is None else str(p)) for p in prompts]
+
+
+class CompiledTfidf:
+    """A fitted ``TfidfVectorizer`` applied to one text without scikit-learn's per-call input
+    validation (which costs milliseconds on one short text): the vectorizer's own analyzer,
+    vocabulary and idf weights, sublinear tf and L2 norm as it was fitted. It gives the same
+    vector as ``vectorizer.transform([text])`` (the tests check this); routing a prompt needs
+    it under a millisecond."""
+
+    def __init__(self, vectorizer: TfidfVectorizer) -> None:
+        if vectorizer.norm != "l2" or vectorizer.binary or not vectorizer.use_idf:
+            raise ValueError("only l2-normalised, idf-weighted, non-binary vectorizers compile")
+        self.analyze = vectorizer.build_analyzer()
+        self.vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.sublinear = bool(vectorizer.sublinear_tf)
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(column indices, values) of the text's TF-IDF row."""
+        found = [self.vocabulary[t] for t in self.analyze(text) if t in self.vocabulary]
+        if not found:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        index, counts = np.unique(np.asarray(found, dtype=np.int64), return_counts=True)
+        tf = counts.astype(np.float64)
+        if self.sublinear:
+            tf = 1.0 + np.log(tf)
+        values = tf * self.idf[index]
+        return index, values / np.sqrt(values @ values)
+
+
+def compiled(featurizer: object) -> CompiledTfidf | None:
+    """The compiled form of a plain fitted TF-IDF vectorizer; None for any other transformer."""
+    if isinstance(featurizer, TfidfVectorizer):
+        try:
+            return CompiledTfidf(featurizer)
+        except ValueError:
+            return None
+    return None

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from sklearn.base import TransformerMixin
 from sklearn.linear_model import LinearRegression, Ridge
 
-from core.routing.features import as_texts, make_features, similarity_features
+from core.routing.features import CompiledTfidf, as_texts, make_features, similarity_features
 
 Matrix = NDArray[np.float64]
 DEFAULT_SEED = 11
@@ -171,6 +171,15 @@ class QualityModel:
         learned = np.clip(np.asarray(x @ self.weights.T) + self.intercepts, 0.0, 1.0)
         return self.hyper.blend * learned + (1.0 - self.hyper.blend) * self.priors
 
+    def predict_one(self, text: str, fast: CompiledTfidf | None = None) -> Matrix:
+        """P(good answer) for one text and every model; ``fast`` (``compiled(featurizer)``)
+        skips scikit-learn's per-call overhead with the same result."""
+        if fast is None:
+            return self.predict([text])[0]
+        index, values = fast.vector(text)
+        learned = np.clip(self.weights[:, index] @ values + self.intercepts, 0.0, 1.0)
+        return self.hyper.blend * learned + (1.0 - self.hyper.blend) * self.priors
+
     def predict_cost(self, texts: list[str]) -> Matrix:
         """Predicted cost in USD for every text and model (NaN where no cost was ever known)."""
         lengths = np.asarray([len(t) for t in as_texts(texts)], dtype=np.float64)
@@ -217,10 +226,27 @@ class Neighbourhood:
         matrix = vectorizer.fit_transform(texts).tocsr()
         return cls(vectorizer, matrix.T.tocsr(), ~np.isnan(table.scores))
 
-    def similar(self, text: str, max_distance: float) -> tuple[float, NDArray[np.int64]]:
-        """(the nearest cosine distance, per-model counts of prompts within ``max_distance``)."""
-        similarity = np.asarray((self.vectorizer.transform([text]) @ self.matrix).todense())[0]
-        if similarity.size == 0:
+    def _dot(self, index: NDArray[np.int64], values: NDArray[np.float64]) -> Matrix:
+        """Cosine similarity of one TF-IDF row to every prompt: the postings of the row's terms
+        (``matrix`` is terms × prompts, CSR) summed, without building sparse objects."""
+        pointers, prompts, weights = self.matrix.indptr, self.matrix.indices, self.matrix.data
+        spans = [slice(pointers[i], pointers[i + 1]) for i in index]
+        if not spans:
+            return np.zeros(self.matrix.shape[1])
+        ids = np.concatenate([prompts[span] for span in spans])
+        products = np.concatenate([weights[span] * v for span, v in zip(spans, values)])
+        return np.bincount(ids, weights=products, minlength=self.matrix.shape[1])
+
+    def similar(self, text: str, max_distance: float,
+                fast: CompiledTfidf | None = None) -> tuple[float, NDArray[np.int64]]:
+        """(the nearest cosine distance, per-model counts of prompts within ``max_distance``);
+        ``fast`` (``compiled(self.vectorizer)``) gives the same answer sooner."""
+        if fast is None:
+            row = self.vectorizer.transform([text])
+            similarity = np.asarray((row @ self.matrix).todense())[0]
+        else:
+            similarity = self._dot(*fast.vector(text))
+        if similarity.size == 0 or not similarity.any():
             return 1.0, np.zeros(self.known.shape[1], dtype=np.int64)
         close = similarity >= 1.0 - max_distance
         counts = self.known[close].sum(axis=0).astype(np.int64)

@@ -21,12 +21,14 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 
 from core.ledger.outcomes import outcomes_frame
 from core.ledger.writer import Ledger
 from core.policy import Policy, RoutingSettings
 from core.routing.candidates import Candidate, RouteRequest
 from core.routing.evaluation import cross_validate as choose_hyper
+from core.routing.features import compiled
 from core.routing.learned import (
     DEFAULT_SEED,
     Hyper,
@@ -60,10 +62,9 @@ def model_file(ledger: Ledger) -> Path:
     return ledger.path.with_name(ledger.path.name + ".router.joblib")
 
 
-def _output_tokens(ledger: Ledger) -> dict[str, float | None]:
-    frame = outcomes_frame(ledger)
+def _output_tokens(frame: pd.DataFrame) -> dict[str, float | None]:
     means = frame.groupby("model")["output_tokens"].mean()
-    return {str(m): (None if np.isnan(v) else float(v)) for m, v in means.items()}
+    return {str(m): (None if pd.isna(v) else float(v)) for m, v in means.items()}
 
 
 def train_from_ledger(ledger: Ledger, *, cross_validate: bool = False,
@@ -71,14 +72,15 @@ def train_from_ledger(ledger: Ledger, *, cross_validate: bool = False,
     """Train on every outcome in the ledger and save the model file; None when there are
     fewer than ``MIN_PROMPTS`` prompts. With ``cross_validate`` (and enough prompts) the
     hyper-parameters are chosen by cross-validation, else ``DEFAULT_HYPER`` is used."""
-    table = OutcomeTable.from_frame(outcomes_frame(ledger))
+    frame = outcomes_frame(ledger)
+    table = OutcomeTable.from_frame(frame)
     if len(table.prompts) < MIN_PROMPTS:
         return None
     hyper = DEFAULT_HYPER
     if cross_validate and len(table.prompts) >= CV_MIN_PROMPTS:
         hyper, _ = choose_hyper(table, seed)
     trained = TrainedRouter(QualityModel.fit(table, hyper, seed), Neighbourhood.fit(table),
-                            _output_tokens(ledger))
+                            _output_tokens(frame))
     joblib.dump(trained, model_file(ledger))
     return trained
 
@@ -115,6 +117,8 @@ class LearnedRanker:
         self.trained = trained
         self.settings = settings
         self._column = {m: j for j, m in enumerate(trained.model.models)}
+        self._fast_quality = compiled(trained.model.featurizer)
+        self._fast_similar = compiled(trained.neighbourhood.vectorizer)
 
     def _known(self, viable: Sequence[Candidate]) -> list[Candidate]:
         counts = self.trained.model.counts
@@ -132,13 +136,13 @@ class LearnedRanker:
         if len(known) < 2:
             return Ranking([], f"{len(known)} of {len(viable)} viable models have "
                                f"{self.settings.min_outcomes}+ outcomes; need two")
-        distance, similar = self.trained.neighbourhood.similar(request.text,
-                                                               self.settings.max_distance)
+        distance, similar = self.trained.neighbourhood.similar(
+            request.text, self.settings.max_distance, self._fast_similar)
         if distance > self.settings.max_distance:
             return Ranking([], f"prompt is far from every seen prompt (distance {distance:.2f}"
                                f" > {self.settings.max_distance:.2f})")
         columns = [self._column[c.id] for c in known]
-        quality = self.trained.model.predict([request.text])[:, columns]
+        quality = self.trained.model.predict_one(request.text, self._fast_quality)[None, columns]
         cost = np.asarray([[self._cost(request, c) for c in known]])
         target = self.settings.target_quality or None
         first = int(choose(quality, cost, self.settings.quality_weight, target)[0])

@@ -1,0 +1,109 @@
+"""Learned-ranker benchmark: training on 10,000 outcomes, and one learned decision.
+
+Goals: training on 10,000 stored outcomes in under 10 s; a learned decision under 1 ms p50.
+The outcomes come from the RouterBench train files in ../shared/data/routerbench, imported
+under catalog ids (the tables' 11 models mapped in order onto 11 catalog models, so that the
+catalog's candidates match them), repeated with a suffix on the prompt until 10,000 are stored.
+Training is ``train_from_ledger`` (read every outcome, pivot, fit features, ridge heads, cost
+lines and the neighbourhood index, save the model file); a decision is ``LearnedRanker.rank``
+over every catalog candidate for the first prompt of each RouterBench test file (prompts
+not in the ledger), timed one call at a time after a warm-up, and then the whole
+``Router.route`` with the ranker in front.
+
+Run: ``.venv/bin/python bench/learned_bench.py [--outcomes 10000] [--decisions 2000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.support import machine_line, percentile  # noqa: E402
+from core.catalog import default_catalog  # noqa: E402
+from core.ledger import Ledger  # noqa: E402
+from core.ledger.outcomes import OutcomeRecord, record_outcomes  # noqa: E402
+from core.policy import Policy, RoutingSettings  # noqa: E402
+from core.routing.candidates import Candidate, RouteRequest  # noqa: E402
+from core.routing.learned_ranker import LearnedRanker, train_from_ledger  # noqa: E402
+from core.routing.router import Router  # noqa: E402
+from core.routing.routerbench import outcome_records, read_routerbench  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "routerbench"
+
+
+def _outcomes(count: int, catalog_ids: list[str]) -> list[OutcomeRecord]:
+    records = []
+    for name in ("arc_challenge_train.csv", "winograde_train.csv"):
+        table = read_routerbench(DATA / name)
+        mapping = dict(zip(table.models, catalog_ids, strict=False))
+        records += [r.model_copy(update={"model": mapping[r.model]})
+                    for r in outcome_records(table, name)]
+    out: list[OutcomeRecord] = []
+    round_no = 0
+    while len(out) < count:
+        for record in records[: count - len(out)]:
+            text = record.prompt if round_no == 0 else f"{record.prompt}\n(variant {round_no})"
+            fields = record.model_dump(exclude={"outcome_id", "prompt_hash", "prompt"})
+            out.append(OutcomeRecord(prompt=text, **fields))
+        round_no += 1
+    return out
+
+
+def _time_ns(call, runs: int) -> list[float]:
+    for _ in range(min(50, runs)):
+        call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        call()
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    return samples
+
+
+def main() -> None:
+    """Store the outcomes, time training, then time decisions."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outcomes", type=int, default=10_000)
+    parser.add_argument("--decisions", type=int, default=2000)
+    args = parser.parse_args()
+    catalog = default_catalog()
+    ids = [m.id for m in catalog.models.values() if not m.route_only_for][:11]
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = Ledger(Path(folder) / "bench.duckdb")
+        stored = record_outcomes(ledger, _outcomes(args.outcomes, ids))
+        start = time.perf_counter()
+        trained = train_from_ledger(ledger)
+        train_s = time.perf_counter() - start
+        assert trained is not None
+        settings = RoutingSettings(mode="learned", min_outcomes=20)
+        ranker = LearnedRanker(trained, settings)
+        viable = [Candidate(m, catalog) for m in catalog.models.values()]
+        texts = [read_routerbench(DATA / f"{name}_test.csv").prompts[0]
+                 for name in ("arc_challenge", "winograde")]  # unseen prompts
+        requests = [RouteRequest(text=t) for t in texts]
+        decisions = [ranker.rank(r, viable) for r in requests]
+        rank_ms = [t for r in requests
+                   for t in _time_ns(lambda r=r: ranker.rank(r, viable), args.decisions // 2)]
+        router = Router(catalog, Policy(routing=settings), ranker=ranker)
+        route_ms = [t for r in requests
+                    for t in _time_ns(lambda r=r: router.route(r), args.decisions // 2)]
+    print(machine_line())
+    print(f"outcomes stored: {stored} ({len(trained.model.models)} models, "
+          f"{len(trained.neighbourhood.known)} prompts)")
+    print(f"training: {train_s:.2f} s (features {trained.model.hyper.features}, "
+          f"alpha {trained.model.hyper.alpha:g}, blend {trained.model.hyper.blend:g})")
+    for name, samples in (("LearnedRanker.rank", rank_ms), ("Router.route + ranker", route_ms)):
+        print(f"{name}: p50 {statistics.median(samples):.3f} ms, "
+              f"p95 {percentile(samples, 0.95):.3f} ms over {len(samples)} decisions")
+    for decision in decisions:
+        print(f"  e.g. {decision.reason}")
+
+
+if __name__ == "__main__":
+    main()
