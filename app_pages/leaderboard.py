@@ -32,7 +32,8 @@ if frame.empty:
 
 st.caption("Click a column header to sort. ★ marks the cost-against-quality Pareto frontier; "
            "quality is the mean outcome score (0–1), with how many outcomes it stands on.")
-st.dataframe(frame[TABLE_COLUMNS], hide_index=True, use_container_width=True, column_config={
+st.dataframe(frame[TABLE_COLUMNS], hide_index=True, use_container_width=True,
+             height=35 * len(frame) + 38, column_config={
     "pareto": st.column_config.CheckboxColumn("★", width="small"),
     "input_per_mtok": st.column_config.NumberColumn("in $/M", format="$%.3f"),
     "output_per_mtok": st.column_config.NumberColumn("out $/M", format="$%.3f"),

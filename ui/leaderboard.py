@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 TABLE_COLUMNS = [
-    "pareto", "model", "tier", "mode", "input_per_mtok", "output_per_mtok", "context_window",
-    "p50_latency_ms", "p95_latency_ms", "ttft_p50_ms", "output_tokens_per_s", "failure_rate",
-    "cost_per_success_usd", "quality", "quality_count", "eval_score", "eval_count",
+    "pareto", "model", "tier", "mode", "quality", "quality_count", "cost_per_success_usd",
+    "failure_rate", "p50_latency_ms", "p95_latency_ms", "ttft_p50_ms", "output_tokens_per_s",
+    "input_per_mtok", "output_per_mtok", "context_window", "eval_score", "eval_count",
     "person_score", "person_count", "judge_score", "judge_count", "import_score",
     "import_count", "answers", "capabilities",
 ]
@@ -48,5 +48,6 @@ def pareto_figure(frame: pd.DataFrame) -> go.Figure | None:
                                 showlegend=False, hoverinfo="skip"))
     figure.update_layout(xaxis_title="cost per successful answer (USD, log)",
                          yaxis_title="quality (mean outcome score, 0-1)", xaxis_type="log",
+                         yaxis_range=[-0.05, 1.1],
                          height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return figure
