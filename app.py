@@ -16,5 +16,6 @@ pages = [
     st.Page("app_pages/models.py", title="Models & budgets", icon="🧭"),
     st.Page("app_pages/evals.py", title="Evals", icon="🧪"),
     st.Page("app_pages/leaderboard.py", title="Leaderboard", icon="🏆"),
+    st.Page("app_pages/router.py", title="Router", icon="🔀"),
 ]
 st.navigation(pages).run()

@@ -51,6 +51,8 @@ def _print_report(result: Evaluation) -> None:
     print(f"AIQ over ${low:.4f}–${high:.4f}: router {result.router_aiq:.4f}, "
           f"zero router {result.zero_router_aiq:.4f}"
           + ("" if result.cascade_aiq is None else f", cascades {result.cascade_aiq:.4f}"))
+    print(f"router under the zero router on {result.below_zero_router_share:.0%} of that range "
+          f"(by {result.max_shortfall:.4f} at most)")
     print(f"best single model: {best.model} {best.accuracy:.4f} @ ${best.cost_usd:.4f}; "
           f"router reaches it at {_money(result.cost_to_match_best_single_usd)}"
           + ("" if not result.cascade_points else

@@ -14,7 +14,6 @@ that table; a model with no known cost at all cannot be priced, and is left out.
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 from numpy.typing import NDArray
@@ -216,6 +215,8 @@ class Evaluation(BaseModel):
     cost_range_usd: tuple[float, float]
     router_aiq: float
     zero_router_aiq: float
+    below_zero_router_share: float  # of the cost range where the router's hull is under it
+    max_shortfall: float  # the most accuracy the router's hull is under the zero router's
     best_single: Single
     cost_to_match_best_single_usd: float | None
     cascade_points: list[CascadePoint]
@@ -238,6 +239,15 @@ def _columns(table: OutcomeTable, models: list[str]) -> OutcomeTable:
     responses = None if table.responses is None else table.responses[:, index]
     return OutcomeTable(list(table.prompts), list(models), table.scores[:, index],
                         table.costs[:, index], responses)
+
+
+def _shortfall(points: list[Point], zero: list[Point], low: float,
+               high: float) -> dict[str, float]:
+    """Where, and by how much at most, the router's hull is under the zero router's."""
+    grid = np.linspace(low, high, 2001)
+    gap = curve_at(points, grid) - curve_at(zero, grid)
+    return {"below_zero_router_share": float((gap < -1e-9).mean()),
+            "max_shortfall": float(max(0.0, -gap.min()))}
 
 
 def cheapest_reaching(points: list[Point] | list[CascadePoint], accuracy: float) -> float | None:
@@ -266,6 +276,7 @@ def evaluate(train: OutcomeTable, test: OutcomeTable, seed: int = DEFAULT_SEED) 
                      cost_usd=float(np.mean([s.cost_usd for s in single_points]))),
         oracle=oracle(test), zero_router=hull(zero), cost_range_usd=(low, high),
         router_aiq=aiq(points, low, high), zero_router_aiq=aiq(zero, low, high),
+        **_shortfall(points, zero, low, high),
         best_single=best, cost_to_match_best_single_usd=cheapest_reaching(points, best.accuracy),
         cascade_points=cascades,
         cascade_aiq=aiq(cascade_curve, low, high) if cascades else None,
