@@ -11,7 +11,7 @@ Status table (a structured body, when the classifier recognises it, wins)::
     503, 529       Overloaded
     other 5xx      ServerError
     401, 402, 403  AuthFailed        (402: the account has no credit; retrying cannot help)
-    408            ProviderTimeout
+    408, 504       ProviderTimeout   (504: a gateway gave up waiting for the model)
     other 4xx      BadRequest
     other non-2xx  MalformedResponse (a redirect or informational reply is not the protocol)
 """
@@ -64,12 +64,12 @@ def class_for_status(status: int) -> type[ProviderError]:
         return RateLimited
     if status in (503, 529):
         return Overloaded
+    if status in (408, 504):
+        return ProviderTimeout
     if status >= 500:
         return ServerError
     if status in (401, 402, 403):
         return AuthFailed
-    if status == 408:
-        return ProviderTimeout
     if status >= 400:
         return BadRequest
     return MalformedResponse

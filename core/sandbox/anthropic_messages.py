@@ -43,6 +43,7 @@ _ERROR_TYPES: dict[str, str] = {
     "server_error": "api_error",
     "unavailable": "overloaded_error",
     "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
 }
 
 
@@ -278,6 +279,8 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 
 
 def _stop_reason(answer: Answer) -> str:
+    if answer.filtered:
+        return "refusal"
     if answer.is_structured or answer.tool_calls:
         return "tool_use"
     return "max_tokens" if answer.truncated else "end_turn"

@@ -10,7 +10,11 @@ Routes (so clients pointed at each vendor's base URL work unchanged):
 - ``GET /health``.
 
 Every response carries ``x-orchestra-sandbox: 1``. Answers are deterministic for a seed, paced
-by the catalog's tier timings (times ``latency_scale``), and faults are injected as configured.
+by the catalog's tier timings (times ``latency_scale``), and faults are injected as configured:
+a ``hang`` holds the request until the client's timeout closes it (or ``hang_seconds`` pass,
+then a 504 in the vendor's shape), so clients time out for real; ``content_filter`` answers 200
+with the vendor's refusal (OpenAI ``finish_reason: content_filter``, Anthropic ``stop_reason:
+refusal``, Gemini ``finishReason: SAFETY``) after a few tokens.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from core.sandbox.protocols import (
     SandboxHTTPError,
     WireProtocol,
     build_answer,
+    refused,
 )
 from core.sandbox.schema import SchemaProblem, check_schema
 
@@ -95,9 +100,14 @@ class Sandbox:
         if fault is not None and fault.status is not None:
             return self._fault_error(protocol, parsed, fault)
         if fault is not None and fault.kind == "hang":
-            await _hang(request, fault.hang_seconds)
+            if await _hang(request, fault.hang_seconds):
+                return Response(status_code=499, headers=SANDBOX_HEADERS)  # nobody is listening
+            message = f"the sandbox held the request for {fault.hang_seconds:g}s (hang fault)"
+            return self.error_response(protocol, 504, "timeout", message)
         answer = (await asyncio.to_thread(build_answer, self.config, parsed)  # local model: HTTP
                   if self.config.text == "local" else build_answer(self.config, parsed))
+        if fault is not None and fault.kind == "content_filter":
+            answer = refused(answer)
         if parsed.stream:
             return StreamingResponse(
                 self._stream(protocol, parsed, answer, fault),
@@ -229,14 +239,15 @@ def _middle_frames(
     return middle
 
 
-async def _hang(request: Request, seconds: float) -> None:
-    """Hold the request for ``seconds``, or until the client gives up and disconnects."""
+async def _hang(request: Request, seconds: float) -> bool:
+    """Hold the request until the client gives up (True) or for ``seconds`` at most (False)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while (remaining := deadline - loop.time()) > 0:
         if await request.is_disconnected():
-            return
+            return True
         await asyncio.sleep(min(0.05, remaining))
+    return False
 
 
 def _carries_invalid_key(request: Request) -> bool:

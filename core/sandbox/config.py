@@ -7,6 +7,7 @@ and ``ORCHESTRA_SANDBOX_LATENCY_SCALE``; a bad value raises ``ConfigError`` sayi
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,9 +19,10 @@ FaultKind = Literal[
     "server_error",  # 500
     "unavailable",  # 503
     "overloaded",  # 529 overloaded_error (Anthropic only)
-    "hang",  # no answer for hang_seconds (past any sensible client timeout)
+    "hang",  # no answer until the client gives up (at most hang_seconds, then a 504)
     "reset",  # the connection drops mid-body
     "malformed",  # a 200 whose body is not valid JSON
+    "content_filter",  # a 200 refusal in the vendor's words (content_filter, refusal, SAFETY)
 ]
 ALL_FAULT_KINDS: tuple[FaultKind, ...] = (
     "rate_limit",
@@ -30,6 +32,7 @@ ALL_FAULT_KINDS: tuple[FaultKind, ...] = (
     "hang",
     "reset",
     "malformed",
+    "content_filter",
 )
 
 ENV_FAILURE_RATE = "ORCHESTRA_SANDBOX_FAILURE_RATE"
@@ -61,7 +64,8 @@ class SandboxConfig(BaseModel):
         seed: seeds the generated text and the fault draws; same seed, same answers.
         latency_scale: multiplies every simulated delay (0 = answer instantly).
         fault_kinds: the kinds drawn from when ``failure_rate`` fires.
-        hang_seconds: how long a ``hang`` fault holds the request.
+        hang_seconds: the longest a ``hang`` fault holds a request; it ends as soon as the
+            client gives up (its timeout), else at this bound with a 504 timeout error.
         retry_after_seconds: what a 429 asks the client to wait (times ``latency_scale``).
         faults: overrides keyed by model id (``openai:gpt-4o``) or provider (``anthropic``);
             a model id wins over its provider.
@@ -91,18 +95,21 @@ class SandboxConfig(BaseModel):
         )
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "SandboxConfig":
-        """Settings from the ``ORCHESTRA_SANDBOX_*`` variables; ``overrides`` win over them."""
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 **overrides: object) -> "SandboxConfig":
+        """Settings from the ``ORCHESTRA_SANDBOX_*`` variables of ``environ`` (default: the
+        process environment); ``overrides`` win over them."""
+        env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field, var, kind in (
             ("failure_rate", ENV_FAILURE_RATE, "a number between 0 and 1, e.g. 0.1"),
             ("seed", ENV_SEED, "an integer, e.g. 42"),
             ("latency_scale", ENV_LATENCY_SCALE, "a number >= 0 (0 = instant), e.g. 0.5"),
         ):
-            raw = os.environ.get(var, "").strip()
+            raw = env.get(var, "").strip()
             if raw:
                 values[field] = _parse_env(var, raw, field, kind)
-        text = os.environ.get(ENV_TEXT, "").strip()
+        text = env.get(ENV_TEXT, "").strip()
         if text:
             if text not in ("generated", "local"):
                 raise ConfigError(f"{ENV_TEXT}={text!r} is invalid: set it to local (text from "

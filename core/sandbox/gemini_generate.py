@@ -41,7 +41,10 @@ _STATUS_NAMES = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
+_BLOCKED_RATING = {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
+                   "blocked": True}
 
 
 class GeminiGenerate(WireProtocol):
@@ -113,8 +116,11 @@ class GeminiGenerate(WireProtocol):
         )
 
     def complete_body(self, request: ParsedRequest, answer: Answer) -> dict[str, Any]:
-        finish = "MAX_TOKENS" if answer.truncated else "STOP"
-        body = self._chunk(request, answer.text, answer.output_tokens, finish)
+        body = self._chunk(request, answer.text, answer.output_tokens, _finish(answer))
+        if answer.filtered:
+            candidate = body["candidates"][0]
+            del candidate["content"]
+            candidate["safetyRatings"] = [_BLOCKED_RATING]
         if answer.tool_calls:
             body["candidates"][0]["content"]["parts"] = [
                 {"functionCall": {"name": call.name, "args": call.arguments}}
@@ -132,10 +138,9 @@ class GeminiGenerate(WireProtocol):
         return sse(self._chunk(request, text, sent, None))
 
     def stream_end(self, request: ParsedRequest, answer: Answer) -> list[bytes]:
-        if answer.tool_calls:
+        if answer.tool_calls or answer.filtered:
             return [sse(self.complete_body(request, answer))]
-        finish = "MAX_TOKENS" if answer.truncated else "STOP"
-        return [sse(self._chunk(request, "", answer.output_tokens, finish))]
+        return [sse(self._chunk(request, "", answer.output_tokens, _finish(answer)))]
 
     def _chunk(
         self, request: ParsedRequest, text: str, output_tokens: int, finish: str | None
@@ -155,6 +160,12 @@ class GeminiGenerate(WireProtocol):
             "modelVersion": request.wire_model,
             "responseId": response_id("", request),
         }
+
+
+def _finish(answer: Answer) -> str:
+    if answer.filtered:
+        return "SAFETY"
+    return "MAX_TOKENS" if answer.truncated else "STOP"
 
 
 def _offered(raw: Any) -> tuple[OfferedTool, ...]:

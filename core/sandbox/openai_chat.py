@@ -41,6 +41,7 @@ _ERRORS: dict[str, tuple[str, str | None, str | None]] = {
     "server_error": ("server_error", None, None),
     "unavailable": ("server_error", None, None),
     "overloaded": ("server_error", None, None),
+    "timeout": ("server_error", "timeout", None),
 }
 _JSON_OBJECT_SCHEMA = {
     "type": "object",
@@ -267,6 +268,8 @@ def _results(messages: list[Any]) -> tuple[ToolOutcome, ...]:
 
 
 def _finish_reason(answer: Answer) -> str:
+    if answer.filtered:
+        return "content_filter"
     if answer.tool_calls:
         return "tool_calls"
     return "length" if answer.truncated else "stop"

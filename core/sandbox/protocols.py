@@ -38,6 +38,7 @@ ErrorKind = Literal[
     "server_error",
     "unavailable",
     "overloaded",
+    "timeout",
 ]
 
 
@@ -97,6 +98,7 @@ class Answer:
     is_structured: bool = False
     citations: tuple[str, ...] = ()
     tool_calls: tuple[PlannedCall, ...] = ()
+    filtered: bool = False
 
     @property
     def text(self) -> str:
@@ -148,6 +150,11 @@ def _asked_instance(config: SandboxConfig, request: ParsedRequest) -> Any:
     calls = plan_calls(request.tools, request.tool_choice, request.topic, config.seed, "",
                        fallback=False)
     return calls[0].arguments if calls else None
+
+
+def refused(answer: Answer) -> Answer:
+    """The answer cut short by a content filter: its first few tokens, then the refusal."""
+    return Answer(answer.pieces[:4] if not answer.is_structured else (), filtered=True)
 
 
 def response_id(prefix: str, request: ParsedRequest) -> str:
