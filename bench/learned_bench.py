@@ -10,7 +10,9 @@ over every catalog candidate for the first prompt of each RouterBench test file 
 not in the ledger), timed one call at a time after a warm-up, and then the whole
 ``Router.route`` with the ranker in front.
 
-Run: ``.venv/bin/python bench/learned_bench.py [--outcomes 10000] [--decisions 2000]``.
+Run: ``.venv/bin/python bench/learned_bench.py [--outcomes 10000] [--decisions 2000]``;
+with ``--features``, instead, the mean cross-validated AIQ of every feature set on each train
+file (train files only: which features win).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from core.ledger import Ledger  # noqa: E402
 from core.ledger.outcomes import OutcomeRecord, record_outcomes  # noqa: E402
 from core.policy import Policy, RoutingSettings  # noqa: E402
 from core.routing.candidates import Candidate, RouteRequest  # noqa: E402
+from core.routing.evaluation import cross_validate, priced  # noqa: E402
+from core.routing.features import FEATURE_SETS  # noqa: E402
 from core.routing.learned_ranker import LearnedRanker, train_from_ledger  # noqa: E402
 from core.routing.router import Router  # noqa: E402
 from core.routing.routerbench import outcome_records, read_routerbench  # noqa: E402
@@ -66,12 +70,32 @@ def _time_ns(call, runs: int) -> list[float]:
     return samples
 
 
+def compare_features() -> None:
+    """Mean 5-fold CV AIQ of each feature set (best alpha and blend) on each train file."""
+    print(machine_line())
+    for name in ("arc_challenge_train.csv", "winograde_train.csv"):
+        table = priced(read_routerbench(DATA / name))
+        start = time.perf_counter()
+        _, scores = cross_validate(table, features_grid=FEATURE_SETS)
+        print(f"{name}: zero router CV AIQ {scores[0].zero_router_aiq:.4f} "
+              f"({time.perf_counter() - start:.0f} s for the grid)")
+        for features in FEATURE_SETS:
+            best = max((s for s in scores if s.features == features), key=lambda s: s.aiq)
+            print(f"  {features:18s} CV AIQ {best.aiq:.4f} (alpha {best.alpha:g}, "
+                  f"blend {best.blend:g})")
+
+
 def main() -> None:
     """Store the outcomes, time training, then time decisions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outcomes", type=int, default=10_000)
     parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--features", action="store_true",
+                        help="instead: cross-validate every feature set on the train files")
     args = parser.parse_args()
+    if args.features:
+        compare_features()
+        return
     catalog = default_catalog()
     ids = [m.id for m in catalog.models.values() if not m.route_only_for][:11]
     with tempfile.TemporaryDirectory() as folder:

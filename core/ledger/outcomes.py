@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import ConfigError, LedgerError
-from core.ledger.records import RatingRecord, ledger_money, record_from_row, utc_now
+from core.ledger.records import RatingRecord, ledger_money, utc_now
 
 if TYPE_CHECKING:
     from core.ledger.writer import Ledger
@@ -141,7 +141,7 @@ def outcome_rows(
     def work(con: duckdb.DuckDBPyConnection) -> list[OutcomeRecord]:
         cursor = con.execute(sql, [*params, int(limit)])
         names = [d[0] for d in cursor.description]
-        return [record_from_row(OutcomeRecord, names, row) for row in cursor.fetchall()]
+        return [OutcomeRecord(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
     return ledger.transact(work)
 

@@ -62,7 +62,9 @@ def normalise_answer(raw: object) -> str:
 def _answers(table: OutcomeTable) -> NDArray[np.object_] | None:
     if table.responses is None:
         return None
-    return np.vectorize(normalise_answer, otypes=[object])(table.responses)
+    answers: NDArray[np.object_] = np.vectorize(normalise_answer, otypes=[object])(
+        table.responses)
+    return answers
 
 
 def _score(table: OutcomeTable, answers: NDArray[np.object_],

@@ -2,7 +2,7 @@
 
 ``learned_ranker_for(policy, ledger)`` is what a run session or ``ask`` calls: None when
 ``[routing] mode`` is heuristic or there is nothing to learn from, else a ``LearnedRanker``.
-The trained model is kept in a file beside the ledger (``<ledger>.router.joblib``) with its
+The trained model is kept in a file beside the ledger (``<ledger>.router.pickle``) with its
 seed and the outcomes' data hash; it is reused while the outcomes are unchanged and retrained
 when they change (``train_from_ledger``).
 
@@ -15,11 +15,11 @@ outcomes, or the prompt is farther than ``max_distance`` from every prompt seen.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -59,7 +59,7 @@ class TrainedRouter:
 
 def model_file(ledger: Ledger) -> Path:
     """Where the trained router for this ledger is kept."""
-    return ledger.path.with_name(ledger.path.name + ".router.joblib")
+    return ledger.path.with_name(ledger.path.name + ".router.pickle")
 
 
 def _output_tokens(frame: pd.DataFrame) -> dict[str, float | None]:
@@ -81,7 +81,7 @@ def train_from_ledger(ledger: Ledger, *, cross_validate: bool = False,
         hyper, _ = choose_hyper(table, seed)
     trained = TrainedRouter(QualityModel.fit(table, hyper, seed), Neighbourhood.fit(table),
                             _output_tokens(frame))
-    joblib.dump(trained, model_file(ledger))
+    model_file(ledger).write_bytes(pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL))
     return trained
 
 
@@ -91,8 +91,8 @@ def load_or_train(ledger: Ledger) -> TrainedRouter | None:
     path = model_file(ledger)
     if path.exists():
         try:
-            saved = joblib.load(path)
-        except (OSError, EOFError, ValueError, AttributeError, ImportError):
+            saved = pickle.loads(path.read_bytes())  # our own file, beside the ledger
+        except (OSError, EOFError, ValueError, AttributeError, ImportError, pickle.PickleError):
             saved = None
         table = OutcomeTable.from_frame(outcomes_frame(ledger))
         if isinstance(saved, TrainedRouter) and saved.model.data_hash == table.data_hash():

@@ -66,7 +66,8 @@ def _numeric(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
         raise ConfigError(f"{path}: column {column!r} line {row} is not a number "
                           f"({frame[column].iloc[row - 2]!r}); fix or empty that cell")
-    return values.to_numpy(dtype=np.float64)
+    array: np.ndarray = values.to_numpy(dtype=np.float64)
+    return array
 
 
 def read_routerbench(path: str | Path) -> OutcomeTable:
