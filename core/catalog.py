@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from datetime import date
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -63,9 +64,11 @@ class ProviderSpec(_Strict):
     served: bool = False  # a local server known to be running at base_url (`orchestra local up`)
     sandbox_speedup: float = Field(default=1.0, gt=0)
 
-    def resolved_base_url(self) -> str:
-        """The base URL, taking the provider's environment override (e.g. OPENAI_BASE_URL)."""
-        override = os.environ.get(self.base_url_env, "").strip() if self.base_url_env else ""
+    def resolved_base_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The base URL, taking the provider's override in ``environ`` (e.g. OPENAI_BASE_URL;
+        default: the process environment)."""
+        env = os.environ if environ is None else environ
+        override = env.get(self.base_url_env, "").strip() if self.base_url_env else ""
         if not override:
             return self.base_url
         if self.name == "ollama" and not override.rstrip("/").endswith("/v1"):

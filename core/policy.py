@@ -14,6 +14,7 @@ local, git-ignored override (``data/policy.local.toml``, or the file named by
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 import tomllib
 from decimal import Decimal
 from typing import Any, Literal
@@ -180,21 +181,27 @@ class Policy(_Section):
         return best.id
 
 
-def policy_path(path: Path | str | None = None) -> Path:
-    """The policy file to use: ``path``, else ``ORCHESTRA_POLICY``, else ``data/policy.toml``."""
+def policy_path(path: Path | str | None = None,
+                environ: Mapping[str, str] | None = None) -> Path:
+    """The policy file to use: ``path``, else ``ORCHESTRA_POLICY``, else ``data/policy.toml``
+    (``environ`` defaults to the process environment)."""
     if path is not None:
         return Path(path)
-    return Path(os.environ.get("ORCHESTRA_POLICY") or DEFAULT_POLICY)
+    return Path(_env(environ).get("ORCHESTRA_POLICY") or DEFAULT_POLICY)
 
 
-def local_policy_path() -> Path:
+def local_policy_path(environ: Mapping[str, str] | None = None) -> Path:
     """The local override file: ``ORCHESTRA_POLICY_LOCAL``, else ``data/policy.local.toml``."""
-    return Path(os.environ.get(LOCAL_POLICY_ENV) or DEFAULT_LOCAL_POLICY)
+    return Path(_env(environ).get(LOCAL_POLICY_ENV) or DEFAULT_LOCAL_POLICY)
 
 
-def _layered() -> bool:
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _layered(environ: Mapping[str, str] | None = None) -> bool:
     """True when the shipped defaults plus the local override are in use (no file was named)."""
-    return not os.environ.get("ORCHESTRA_POLICY")
+    return not _env(environ).get("ORCHESTRA_POLICY")
 
 
 def _read_toml(target: Path, *, missing_ok: bool) -> dict[str, Any]:
@@ -227,14 +234,15 @@ def _validated(raw: dict[str, Any], source: Path) -> Policy:
         raise ConfigError(f"policy file {source}: {_first_problem(exc)}") from exc
 
 
-def load_policy(path: Path | str | None = None) -> Policy:
+def load_policy(path: Path | str | None = None, *,
+                environ: Mapping[str, str] | None = None) -> Policy:
     """Read and validate the policy file; a missing default file means the default policy.
     With no file named, the local override (if any) is layered over the shipped file."""
-    target = policy_path(path)
-    if path is not None or not _layered():
+    target = policy_path(path, environ)
+    if path is not None or not _layered(environ):
         return _validated(_read_toml(target, missing_ok=False), target)
     shipped = _read_toml(DEFAULT_POLICY, missing_ok=True)
-    local = local_policy_path()
+    local = local_policy_path(environ)
     override = _read_toml(local, missing_ok=True)
     _validated(shipped, DEFAULT_POLICY)
     return _validated(_merged(shipped, override), local if override else DEFAULT_POLICY)

@@ -18,12 +18,14 @@ from collections.abc import Iterable, Mapping
 from core.catalog import ProviderSpec
 
 
-def resolve_key(provider: ProviderSpec, explicit: Mapping[str, str] | None = None) -> str | None:
-    """The provider's key: an explicit one first, then its environment variable, else None."""
+def resolve_key(provider: ProviderSpec, explicit: Mapping[str, str] | None = None,
+                environ: Mapping[str, str] | None = None) -> str | None:
+    """The provider's key: an explicit one first, then its variable in ``environ`` (default: the
+    process environment, for library use; entry points pass ``Settings``), else None."""
     if explicit and explicit.get(provider.name):
         return explicit[provider.name]
     if provider.key_env:
-        value = os.environ.get(provider.key_env, "").strip()
+        value = (os.environ if environ is None else environ).get(provider.key_env, "").strip()
         return value or None
     return None
 

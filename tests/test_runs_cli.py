@@ -238,7 +238,7 @@ def test_people_s_ratings_steer_later_routing(tmp_path, capsys):
     first = _cli_json(capsys, "ask", "write a haiku about rain", "--json", "--db", db)
     ledger = Ledger(db)
     [attempt] = ledger.get_attempts()
-    for _ in range(3):
-        ledger.rate(attempt.attempt_id, rating=1, rater="tester", source="person")
+    for rater in ("ann", "bo", "cy"):  # one rating per answer and rater counts
+        ledger.rate(attempt.attempt_id, rating=1, rater=rater, source="person")
     second = _cli_json(capsys, "ask", "write a haiku about rain", "--json", "--db", db)
     assert second["model"] != first["model"]

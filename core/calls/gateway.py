@@ -34,12 +34,15 @@ class Gateway:
         transport: one transport for every provider (tests: ``httpx.MockTransport``); when set,
             every provider is treated as live unless ``force_sandbox``.
         base_urls: per-provider base URL overrides (e.g. a served sandbox).
-        sandbox: sandbox settings (default: ``SandboxConfig.from_env()``).
+        sandbox: sandbox settings (default: ``SandboxConfig.from_env(environ)``).
         timeout_s: client timeout per attempt.
         force_sandbox: serve every provider from the in-process sandbox, keys or not.
         served_sandbox: ``base_urls`` point at a sandbox served on loopback (mode ``sandbox``).
         max_in_flight_per_provider: at most this many calls to one provider at once (a stream
             holds its slot until it ends); None = no limit.
+        environ: where keys and base-URL overrides not given above are looked up (default:
+            the process environment, for library use; ``Settings.gateway`` passes none, having
+            resolved them already).
     """
 
     def __init__(
@@ -54,8 +57,10 @@ class Gateway:
         force_sandbox: bool = False,
         served_sandbox: bool = False,
         max_in_flight_per_provider: int | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.catalog = catalog or default_catalog()
+        self._environ = os.environ if environ is None else environ
         self._keys = dict(keys or {})
         self._transport = transport
         self._base_urls = dict(base_urls or {})
@@ -90,7 +95,7 @@ class Gateway:
             return "live"
         if spec.local:
             return "live" if self._local_configured(spec) else "sandbox"
-        return "live" if resolve_key(spec, self._keys) else "sandbox"
+        return "live" if resolve_key(spec, self._keys, self._environ) else "sandbox"
 
     def available(self, provider: str) -> bool:
         """Whether routing may choose this provider.
@@ -108,7 +113,7 @@ class Gateway:
 
     def _local_configured(self, spec: ProviderSpec) -> bool:
         return bool(spec.served or spec.name in self._base_urls
-                    or os.environ.get(spec.base_url_env, "").strip())
+                    or self._environ.get(spec.base_url_env, "").strip())
 
     # ── calls ────────────────────────────────────────────────────────────────────────────
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -162,9 +167,9 @@ class Gateway:
         spec = self.catalog.providers[provider]
         mode = self.mode(provider)
         adapter = adapter_for(spec.protocol)
-        base_url = self._base_urls.get(provider) or spec.resolved_base_url()
+        base_url = self._base_urls.get(provider) or spec.resolved_base_url(self._environ)
         if mode == "live" or self._served_sandbox:
-            key = resolve_key(spec, self._keys)
+            key = resolve_key(spec, self._keys, self._environ)
             transport = self._transport
         else:
             key = f"sandbox-{provider}"
@@ -181,6 +186,6 @@ class Gateway:
             from core.sandbox.app import build_app
             from core.sandbox.transport import StreamingASGITransport
 
-            config = self._sandbox_config or SandboxConfig.from_env()
+            config = self._sandbox_config or SandboxConfig.from_env(self._environ)
             self._sandbox_transport = StreamingASGITransport(build_app(self.catalog, config))
         return self._sandbox_transport

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
 from core.catalog import default_catalog
+from core.settings import Settings
 from core.cli.output import parse_vars, print_json
 from core.cli.validate import check_max_tokens, positive_int, prompt_text
 from core.calls.cache import with_cache
@@ -22,10 +24,7 @@ from core.calls.factory import open_stack
 from core.calls.context import CallOutcome
 from core.routing.candidates import route_request_for
 from core.errors import ConfigError
-from core.calls.gateway import Gateway
-from core.ledger import Ledger
 from core.local.only import add_flag as add_local_only_flag, gateway_for
-from core.policy import load_policy
 from core.prompts import get_template
 from core.types import ChatRequest, ChatResult
 
@@ -70,11 +69,12 @@ def _request(args: argparse.Namespace) -> tuple[ChatRequest, str | None]:
 
 
 async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> CallOutcome:
-    ledger = Ledger(args.db)
+    settings = Settings.from_environ(os.environ, db=args.db)
+    ledger = settings.ledger()
     echo = args.stream and not args.json
-    async with gateway_for(args.local_only) or Gateway() as gateway:
+    async with gateway_for(args.local_only) or settings.gateway() as gateway:
         with ledger.attempt_sink() as sink:
-            policy = with_cache(load_policy()) if args.cache else load_policy()
+            policy = with_cache(settings.policy) if args.cache else settings.policy
             stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)
             route = route_request_for(request, stream=args.stream, model=pin)
             if pin is None and args.template and get_template(args.template).tier:

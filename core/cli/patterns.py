@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -17,16 +18,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.catalog import default_catalog
+from core.settings import Settings
 from core.cli.output import parse_vars, print_json, print_table
 from core.cli.validate import check_max_tokens, positive_int, prompt_text, usd_amount
 from core.calls.factory import open_stack
-from core.calls.gateway import Gateway
 from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.calls.stack import CallStack
-from core.ledger.writer import Ledger
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, RecordHook, ledger_recorder
-from core.policy import load_policy
 
 
 def _models(text: str) -> list[str]:
@@ -37,12 +36,13 @@ def _execute(args: argparse.Namespace,
              work: Callable[[CallStack, RecordHook], Awaitable[BaseModel]]) -> BaseModel:
     """Run one pattern on a fresh call stack; its calls and its comparison row go to the
     ledger."""
-    ledger = Ledger(args.db)
+    settings = Settings.from_environ(os.environ, db=args.db)
+    ledger = settings.ledger()
 
     async def main() -> BaseModel:
-        async with gateway_for(getattr(args, "local_only", False)) or Gateway() as gateway:
+        async with gateway_for(getattr(args, "local_only", False)) or settings.gateway() as gateway:
             with ledger.attempt_sink() as sink:
-                stack = open_stack(gateway, load_policy(), ledger, on_attempt=sink.add)
+                stack = open_stack(gateway, settings.policy, ledger, on_attempt=sink.add)
                 return await work(stack, ledger_recorder(ledger))
 
     return asyncio.run(main())

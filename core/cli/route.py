@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from core.catalog import TIERS, default_catalog
+from core.catalog import TIERS
+from core.settings import Settings
 from core.cli.output import print_json
 from core.cli.validate import prompt_text
-from core.calls.gateway import Gateway
 from core.routing.state import routing_state
-from core.policy import load_policy
 from core.routing.candidates import RouteRequest
 from core.routing.router import RouteDecision, Router
 
@@ -18,10 +18,9 @@ CAPABILITIES = ("stream", "json_schema", "tools", "live_search", "reasoning", "v
 
 def decide(args: argparse.Namespace) -> RouteDecision:
     """The router's decision for the command's task, with this machine's keys and policy."""
-    catalog = default_catalog()
-    policy = load_policy()
-    gateway = Gateway(catalog)
-    router = Router(catalog, policy, routing_state(policy, configured=gateway.available))
+    settings = Settings.from_environ(os.environ)
+    gateway, policy = settings.gateway(), settings.policy
+    router = Router(settings.catalog, policy, routing_state(policy, configured=gateway.available))
     request = RouteRequest(text=args.task, kind=args.kind or "", tier=args.tier,
                            capabilities=tuple(dict.fromkeys(args.capability or ())))
     return router.route(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from datetime import date
@@ -19,7 +20,7 @@ from core.local.only import add_flag as add_local_only_flag, gateway_for
 from core.execution.resume import reconcile_interrupted
 from core.execution.runs import RunSession, new_run_id, plan_run
 from core.execution.summary import RunSummary
-from core.policy import load_policy
+from core.settings import Settings
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -64,13 +65,14 @@ def _run(args: argparse.Namespace) -> int:
     if not args.demand and not args.plan:
         raise ConfigError('give a demand, e.g. orchestra run "compare A and B", or --plan FILE')
     budget = check_budget(args.budget)
+    settings = Settings.from_environ(os.environ, db=args.db)
     run_id = new_run_id()
-    planned = asyncio.run(plan_run(args.demand or "", run_id=run_id, planner=args.planner,
-                                   plan_file=args.plan, budget_usd=budget, db_path=args.db,
+    planned = asyncio.run(plan_run(args.demand or "", run_id=run_id, settings=settings,
+                                   planner=args.planner, plan_file=args.plan, budget_usd=budget,
                                    gateway=gateway_for(args.local_only)))
-    session = RunSession(planned.plan, run_id=run_id, budget_usd=budget, db_path=args.db,
+    session = RunSession(planned.plan, run_id=run_id, budget_usd=budget, settings=settings,
                          gateway=gateway_for(args.local_only),
-                         policy=with_cache(load_policy()) if args.cache else None)
+                         policy=with_cache(settings.policy) if args.cache else None)
     if not args.json:
         note = f" ({'; '.join(planned.notes)})" if planned.notes else ""
         print(f"plan: {planned.source}{note}", file=sys.stderr)
@@ -78,8 +80,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    session = RunSession.resume(args.run_id, db_path=args.db, force=args.force,
-                                budget_usd=check_budget(args.budget))
+    settings = Settings.from_environ(os.environ, db=args.db)
+    session = RunSession.resume(args.run_id, db_path=settings.db_path, force=args.force,
+                                budget_usd=check_budget(args.budget), settings=settings)
     return _finish(asyncio.run(_execute(session, args.json)), args.json)
 
 

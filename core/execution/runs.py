@@ -42,6 +42,7 @@ from core.planning.plan import PATTERN_KINDS, Plan, Task
 from core.policy import Policy, load_policy
 from core.routing.candidates import RouteRequest
 from core.routing.complexity import ComplexityScore, classify_with_llm
+from core.settings import Settings
 from core.tools.loop import tools_route
 from core.tools.session import call_with_tools
 from core.types import ChatRequest, ChatResult, Message
@@ -65,18 +66,18 @@ def with_run_budget(policy: Policy, budget_usd: Decimal | None) -> Policy:
     return policy.model_copy(update={"budget": budget})
 
 
-async def plan_run(demand: str, *, run_id: str, planner: PlannerChoice = "offline",
-                   plan_file: Path | str | None = None, budget_usd: Decimal | None = None,
-                   db_path: Path | str | None = None, gateway: Gateway | None = None,
-                   policy: Policy | None = None, catalog: Catalog | None = None) -> PlanResult:
+async def plan_run(demand: str, *, run_id: str, settings: Settings,
+                   planner: PlannerChoice = "offline", plan_file: Path | str | None = None,
+                   budget_usd: Decimal | None = None,
+                   gateway: Gateway | None = None) -> PlanResult:
     """Plan a run before it starts. The LLM planner's calls go through a call stack held to
     the run's budget and are recorded under ``run_id``, so the run counts them as spent."""
     if planner == "offline" or plan_file is not None:
         return await make_plan(demand, planner=planner, plan_file=plan_file)
-    policy = with_run_budget(policy or load_policy(), budget_usd)
-    ledger = Ledger(db_path)
+    policy = with_run_budget(settings.policy, budget_usd)
+    ledger = settings.ledger()
     owned = gateway is None
-    gateway = gateway or Gateway(catalog or default_catalog())
+    gateway = gateway or settings.gateway()
     try:
         with ledger.attempt_sink() as sink:
             stack = open_stack(gateway, policy, ledger, on_attempt=sink.add, run_id=run_id)
@@ -100,6 +101,8 @@ class RunSession:
         policy: routing policy (default: ``data/policy.toml``).
         completed: outputs of tasks already done (resume).
         breakers: a circuit-breaker board shared across runs (default: a fresh one).
+        settings: what the entry point read from its environment (catalog, policy, ledger,
+            keys, sandbox options); the arguments above win over it.
     """
 
     def __init__(
@@ -114,13 +117,16 @@ class RunSession:
         catalog: Catalog | None = None,
         completed: dict[str, TaskOutput] | None = None,
         breakers: BreakerBoard | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id or new_run_id()
-        self.catalog = catalog or default_catalog()
-        self.policy = with_run_budget(policy or load_policy(), budget_usd)
+        self.settings = settings
+        self.catalog = catalog or (settings.catalog if settings else default_catalog())
+        policy = policy or (settings.policy if settings else load_policy())
+        self.policy = with_run_budget(policy, budget_usd)
         self.budget_usd = self.policy.budget.per_run_usd
-        self.ledger = Ledger(db_path)
+        self.ledger = Ledger(db_path or (settings.db_path if settings else None))
         self._gateway = gateway
         self._breakers = breakers
         self.executor = Executor(plan, self._run_task, run_id=self.run_id,
@@ -149,8 +155,7 @@ class RunSession:
 
     async def run(self) -> RunSummary:
         """Run the plan to the end (or until cancelled) and return its summary."""
-        gateway = self._gateway or Gateway(
-            self.catalog, max_in_flight_per_provider=self.policy.concurrency.per_provider)
+        gateway = self._gateway or self._new_gateway()
         modes = {gateway.mode(t) for t in self.catalog.providers}
         mode = "mixed" if len(modes) > 1 else modes.pop()
         self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,
@@ -174,6 +179,12 @@ class RunSession:
         self.executor.emit(RunDone(status=summary.status, cost_usd=summary.cost_usd))
         self._rows.close()
         return summary
+
+    def _new_gateway(self) -> Gateway:
+        in_flight = self.policy.concurrency.per_provider
+        if self.settings is not None:
+            return self.settings.gateway(max_in_flight_per_provider=in_flight)
+        return Gateway(self.catalog, max_in_flight_per_provider=in_flight)
 
     # ── one task ─────────────────────────────────────────────────────────────────────────
     async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,9 +37,12 @@ _PATH_LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def resolve_db_path(path: str | Path | None = None) -> Path:
-    """The ledger file: an explicit path, else ``$ORCHESTRA_DB``, else ``data/orchestra.duckdb``."""
-    chosen = path if path is not None else os.environ.get(DB_ENV, "").strip() or DEFAULT_DB
+def resolve_db_path(path: str | Path | None = None,
+                    environ: Mapping[str, str] | None = None) -> Path:
+    """The ledger file: an explicit path, else ``ORCHESTRA_DB`` in ``environ`` (default: the
+    process environment), else ``data/orchestra.duckdb``."""
+    env = os.environ if environ is None else environ
+    chosen = path if path is not None else env.get(DB_ENV, "").strip() or DEFAULT_DB
     return Path(chosen).expanduser().resolve()
 
 
