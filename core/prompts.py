@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.catalog import DATA_DIR, Tier, default_catalog
+from core.catalog import DATA_DIR, Catalog, Tier
 from core.errors import TemplateError, UnknownModel
 from core.types import ChatRequest, ChatResult, Complete, Message
 
@@ -74,8 +74,6 @@ class PromptTemplate(BaseModel):
             raise ValueError(f"variables never used in the template: {', '.join(unused)}")
         if self.input is not None and self.input not in self.variables:
             raise ValueError(f"input '{self.input}' is not one of the variables")
-        if self.model is not None:
-            default_catalog().model(self.model)
         return self
 
     @property
@@ -144,15 +142,20 @@ def load_template_file(path: Path) -> PromptTemplate:
         raise TemplateError(
             f"prompt file {path.name}: {where + ': ' if where else ''}{message}"
         ) from exc
-    except UnknownModel as exc:
-        raise TemplateError(f"prompt file {path.name}: {exc}") from exc
 
 
-def load_library(directory: Path | str | None = None) -> dict[str, PromptTemplate]:
-    """Every template in ``directory`` (default ``data/prompts/``) by name; chains checked."""
+def load_library(directory: Path | str | None = None,
+                 catalog: Catalog | None = None) -> dict[str, PromptTemplate]:
+    """Every template in ``directory`` (default ``data/prompts/``) by name; chains checked, and
+    pinned models against ``catalog`` when given."""
     directory = Path(directory) if directory else PROMPTS_DIR
     library = {t.name: t for t in map(load_template_file, sorted(directory.glob("*.toml")))}
     for template in library.values():
+        if catalog is not None and template.model is not None:
+            try:
+                catalog.model(template.model)
+            except UnknownModel as exc:
+                raise TemplateError(f"prompt file {template.name}.toml: {exc}") from exc
         for step in template.chain:
             if step not in library:
                 raise TemplateError(

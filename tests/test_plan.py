@@ -8,7 +8,9 @@ import jsonschema
 import pytest
 import yaml
 
+from core.catalog import default_catalog, load_catalog
 from core.errors import PlanError, UnknownModel
+from core.planning.plan import parse_plan
 from core.planning.plan import (
     UPSTREAM_MARKER,
     Plan,
@@ -62,10 +64,15 @@ def test_several_problems_reported_on_one_line() -> None:
     assert str(err.value) == "task 'a' depends on unknown task 'x'; task 'b' depends on itself"
 
 
-def test_unknown_model_names_the_task() -> None:
+def test_unknown_model_names_the_task_against_the_catalog_given() -> None:
+    raw = {"demand": "d", "tasks": [
+        {"id": "a", "title": "A", "kind": "code", "prompt": "x", "model": "openai:gpt-9"}]}
     with pytest.raises(UnknownModel, match=r"task 'a': unknown model 'openai:gpt-9'"):
-        Plan.model_validate({"demand": "d", "tasks": [
-            {"id": "a", "title": "A", "kind": "code", "prompt": "x", "model": "openai:gpt-9"}]})
+        parse_plan(raw, default_catalog())
+    other = load_catalog()
+    other.models["openai:gpt-9"] = other.models["openai:gpt-4o"].model_copy(
+        update={"id": "openai:gpt-9", "name": "gpt-9"})
+    assert parse_plan(raw, other).tasks[0].model == "openai:gpt-9"  # that catalog's models
 
 
 def test_known_model_tier_and_capabilities_accepted() -> None:

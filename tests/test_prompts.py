@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.catalog import default_catalog
 from core.errors import TemplateError
 from core.prompts import get_template, load_library, render, run_chain
 from core.types import ChatRequest, ChatResult
@@ -83,7 +84,7 @@ def good(top: str) -> str:
 def test_bad_template_files_name_the_file(tmp_path, text: str, expected: str) -> None:
     write(tmp_path, "bad", text)
     with pytest.raises(TemplateError, match=expected) as err:
-        load_library(tmp_path)
+        load_library(tmp_path, default_catalog())
     assert "bad.toml" in str(err.value)
 
 

@@ -125,6 +125,7 @@ class RunSession:
         self.catalog = catalog or (settings.catalog if settings else default_catalog())
         policy = policy or (settings.policy if settings else load_policy())
         self.policy = with_run_budget(policy, budget_usd)
+        plan.check_models(self.catalog)
         self.budget_usd = self.policy.budget.per_run_usd
         self.ledger = Ledger(db_path or (settings.db_path if settings else None))
         self._gateway = gateway

@@ -40,7 +40,7 @@ async def make_plan(demand: str, *, planner: PlannerChoice = "offline",
     The LLM planner needs ``stack``; its calls are recorded under ``run_id`` (task ``plan``).
     """
     if plan_file is not None:
-        plan = load_plan_file(plan_file)
+        plan = load_plan_file(plan_file, stack.catalog if stack else None)
         if demand:
             plan = plan.model_copy(update={"demand": demand})
         return PlanResult(plan=plan, source="file", notes=[f"read from {plan_file}"])
@@ -53,4 +53,5 @@ async def make_plan(demand: str, *, planner: PlannerChoice = "offline",
     async def complete(request: ChatRequest) -> ChatResult:
         return (await stack.call(request, context=where, fallback=False)).result
 
-    return await plan_with_llm(demand, complete, model_id=cheapest_json_model(stack, "balanced"))
+    return await plan_with_llm(demand, complete, model_id=cheapest_json_model(stack, "balanced"),
+                               catalog=stack.catalog)

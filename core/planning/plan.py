@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.catalog import DATA_DIR, Capability, Tier, default_catalog
+from core.catalog import DATA_DIR, Capability, Catalog, Tier
 from core.errors import PlanError, TemplateError, UnknownModel
 from core.prompts import get_template
 from core.types import TOOL_NAME_PATTERN
@@ -113,11 +113,6 @@ class Task(BaseModel):
             raise PlanError(f"task '{self.id}' has vars but no template")
         if not self.prompt.strip():
             raise PlanError(f"task '{self.id}' needs a prompt or a template")
-        if self.model is not None:
-            try:
-                default_catalog().model(self.model)
-            except UnknownModel as exc:
-                raise UnknownModel(f"task '{self.id}': {exc}") from exc
         return self
 
     def _render_template(self) -> None:
@@ -161,6 +156,15 @@ class Plan(BaseModel):
         if cycle:
             raise PlanError(f"cycle: {' → '.join(cycle)} (→ reads \"depends on\")")
         return self
+
+    def check_models(self, catalog: Catalog) -> None:
+        """Raise ``UnknownModel`` (naming the task) for a pinned model ``catalog`` lacks."""
+        for task in self.tasks:
+            if task.model is not None:
+                try:
+                    catalog.model(task.model)
+                except UnknownModel as exc:
+                    raise UnknownModel(f"task '{task.id}': {exc}") from exc
 
     def task(self, task_id: str) -> Task:
         """The task with this id, or ``PlanError`` listing the known ids."""
@@ -332,18 +336,22 @@ def _where(loc: tuple[Any, ...], raw: Any) -> str:
     return ".".join(str(p) for p in loc) or "plan"
 
 
-def parse_plan(raw: Any) -> Plan:
-    """Validate a decoded plan; every failure is a one-line ``PlanError`` or ``UnknownModel``."""
+def parse_plan(raw: Any, catalog: Catalog | None = None) -> Plan:
+    """Validate a decoded plan (and its pinned models against ``catalog``, when given); every
+    failure is a one-line ``PlanError`` or ``UnknownModel``."""
     if not isinstance(raw, dict):
         kind = type(raw).__name__
         raise PlanError(f"a plan must be a mapping with 'demand' and 'tasks', not {kind}")
     try:
-        return Plan.model_validate(raw)
+        plan = Plan.model_validate(raw)
     except ValidationError as exc:
         raise PlanError(describe_validation_error(exc, raw)) from exc
+    if catalog is not None:
+        plan.check_models(catalog)
+    return plan
 
 
-def load_plan_file(path: Path | str) -> Plan:
+def load_plan_file(path: Path | str, catalog: Catalog | None = None) -> Plan:
     """Read a plan from a ``.json``, ``.yaml`` or ``.yml`` file; errors name the file."""
     path = Path(path)
     try:
@@ -352,7 +360,7 @@ def load_plan_file(path: Path | str) -> Plan:
         raise PlanError(f"plan file {path}: cannot read it ({exc.strerror})") from exc
     raw = _decode(path, text)
     try:
-        return parse_plan(raw)
+        return parse_plan(raw, catalog)
     except (PlanError, UnknownModel) as exc:
         raise type(exc)(f"plan file {path.name}: {exc}") from exc
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.catalog import Catalog
 from core.errors import OrchestraError, PlanError, UnknownModel
 from core.planning.plan import TASK_KINDS, Plan, Task, parse_plan, plan_json_schema
 from core.types import ChatRequest, ChatResult, Complete, Message
@@ -51,8 +52,10 @@ A single-step demand (translate, summarise, classify) needs one task; a multi-pa
 with a review and a final edit."""
 
 
-async def plan_with_llm(demand: str, complete: Complete, *, model_id: str) -> PlanResult:
-    """Plan ``demand`` with the model ``model_id``, repairing once, else falling back offline."""
+async def plan_with_llm(demand: str, complete: Complete, *, model_id: str,
+                        catalog: Catalog | None = None) -> PlanResult:
+    """Plan ``demand`` with the model ``model_id``, repairing once, else falling back offline.
+    A plan that pins a model ``catalog`` lacks is repaired like any invalid plan."""
     messages = [Message(role="user", content=f"Demand:\n{demand}")]
     calls: list[ChatResult] = []
     notes: list[str] = []
@@ -68,7 +71,7 @@ async def plan_with_llm(demand: str, complete: Complete, *, model_id: str) -> Pl
             break
         calls.append(result)
         try:
-            plan = plan_from_reply(demand, result.text)
+            plan = plan_from_reply(demand, result.text, catalog)
         except (PlanError, UnknownModel) as exc:
             notes.append(f"plan from {model_id} (attempt {attempt}) is invalid: {exc}")
             messages = [
@@ -91,7 +94,7 @@ def _repair_request(error: Exception) -> str:
     )
 
 
-def plan_from_reply(demand: str, text: str) -> Plan:
+def plan_from_reply(demand: str, text: str, catalog: Catalog | None = None) -> Plan:
     """Parse a model's reply into a plan for ``demand``; one-line ``PlanError`` if it can't."""
     body = text.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.DOTALL)
@@ -107,7 +110,7 @@ def plan_from_reply(demand: str, text: str) -> Plan:
     if isinstance(tasks, list):  # null means "use the default" in the strict schema
         raw["tasks"] = [_drop_nulls(t) for t in tasks]
     raw["demand"] = demand
-    return parse_plan(raw)
+    return parse_plan(raw, catalog)
 
 
 def _drop_nulls(item: Any) -> Any:
