@@ -124,14 +124,16 @@ def test_sampled_requests_only_when_asked_and_entries_expire(tmp_path):
     assert cacheable(sampled, CacheSettings(enabled=True, sampled=True))
     assert cacheable(ChatRequest.of("m", "x", temperature=0.0), CacheSettings())
     ledger = Ledger(tmp_path / "c.duckdb")
-    fresh = ResponseCache(ledger, CacheSettings(ttl_s=3600))
+    hour = CacheSettings(ttl_s=3600)
+    fresh = ResponseCache(ledger, hour)
     fresh.store("k", _result())
-    assert fresh.lookup("k").text == "hi"
+    assert fresh.lookup("k").text == "hi" and fresh.lookup("k") is not None
+    fresh.flush()  # written behind: one transaction for the entry and its two hits
+    assert cache_savings(ledger) == (2, Decimal("0.004"))
     ledger.transact(lambda con: con.execute(
         "UPDATE response_cache SET created_at = created_at - INTERVAL 2 HOUR"))
-    assert fresh.lookup("k") is None  # older than the TTL
+    assert ResponseCache(ledger, hour).lookup("k") is None  # older than the TTL
     assert ResponseCache(ledger, CacheSettings(ttl_s=3 * 3600)).lookup("k") is not None
-
 
 def test_a_rerun_with_cache_is_free_marked_cached_and_outside_the_saving(capsys, tmp_path):
     db = str(tmp_path / "r.duckdb")

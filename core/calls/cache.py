@@ -11,7 +11,7 @@ The key is a SHA-256 of the request's canonical JSON: model, messages, system, o
 temperature, JSON schema, tools and tool choice, live search and its options. An entry lives
 ``ttl_s`` seconds. A sampled request (temperature > 0) is neither served nor stored unless
 ``sampled`` allows it. Entries live in the ledger's ``response_cache`` table (m007), so the CLI
-and the dashboard share them.
+and the dashboard share them; a session reads them once and writes behind (``ResponseCache``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import time
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -55,35 +58,91 @@ def cacheable(request: ChatRequest, settings: CacheSettings) -> bool:
 
 
 class ResponseCache:
-    """The ``response_cache`` table of a ledger: look up, store, count hits."""
+    """The ``response_cache`` table of a ledger, read once and written behind.
+
+    The fresh entries are read in one transaction at the first lookup (later lookups are
+    dictionary reads, so a suite of hundreds of cases does not open the ledger per call);
+    new entries and hit counts are written together in one transaction, ``FLUSH_S`` after the
+    first change, by a timer thread the process waits for at exit (``flush`` writes them now).
+    Entries another process stores meanwhile are seen by the next session.
+    """
+
+    FLUSH_S = 0.2
 
     def __init__(self, ledger: Ledger, settings: CacheSettings) -> None:
         self.ledger = ledger
         self.settings = settings
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, datetime]] | None = None
+        self._stores: dict[str, tuple[ChatResult, datetime]] = {}
+        self._hits: Counter[str] = Counter()
+        self._timer: threading.Timer | None = None
+        _LIVE.add(self)
+
+    def _load(self) -> dict[str, tuple[str, datetime]]:
+        oldest = utc_now() - timedelta(seconds=self.settings.ttl_s)
+        rows = self.ledger.transact(lambda con: con.execute(
+            "SELECT cache_key, result_json, created_at FROM response_cache "
+            "WHERE created_at >= ?", [oldest]).fetchall())
+        return {str(key): (str(body), created) for key, body, created in rows}
 
     def lookup(self, key: str) -> ChatResult | None:
         """The stored result for ``key`` when it is younger than the TTL (a hit is counted)."""
-        oldest = utc_now() - timedelta(seconds=self.settings.ttl_s)
-
-        def work(con: duckdb.DuckDBPyConnection) -> str | None:
-            row = con.execute("SELECT result_json FROM response_cache WHERE cache_key = ? "
-                              "AND created_at >= ?", [key, oldest]).fetchone()
-            if row is None:
+        with self._lock:
+            if self._entries is None:
+                self._entries = self._load()
+                self._entries.update({k: (r.model_dump_json(), t)
+                                      for k, (r, t) in self._stores.items()})
+            entry = self._entries.get(key)
+            oldest = utc_now() - timedelta(seconds=self.settings.ttl_s)
+            if entry is None or entry[1] < oldest:
                 return None
-            con.execute("UPDATE response_cache SET hits = hits + 1, last_hit_at = ? "
-                        "WHERE cache_key = ?", [utc_now(), key])
-            return str(row[0])
-
-        found = self.ledger.transact(work)
-        return None if found is None else ChatResult.model_validate_json(found)
+            self._hits[key] += 1
+            self._schedule()
+        return ChatResult.model_validate_json(entry[0])
 
     def store(self, key: str, result: ChatResult) -> None:
         """Keep ``result`` as the answer to ``key`` (a newer answer replaces an older one)."""
-        self.ledger.transact(lambda con: con.execute(
-            "INSERT OR REPLACE INTO response_cache (cache_key, model, result_json, cost_usd, "
-            "created_at, hits) VALUES (?, ?, ?, ?, ?, 0)",
-            [key, result.model, result.model_dump_json(), ledger_money(result.cost_usd),
-             utc_now()]))
+        now = utc_now()
+        with self._lock:
+            if self._entries is not None:
+                self._entries[key] = (result.model_dump_json(), now)
+            self._stores[key] = (result, now)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.FLUSH_S, self.flush)
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Write the new entries and hit counts now, in one transaction."""
+        with self._lock:
+            stores, hits = self._stores, self._hits
+            self._stores, self._hits, self._timer = {}, Counter(), None
+        if not stores and not hits:
+            return
+
+        def work(con: duckdb.DuckDBPyConnection) -> None:
+            for key, (result, created) in stores.items():
+                con.execute("INSERT OR REPLACE INTO response_cache (cache_key, model, "
+                            "result_json, cost_usd, created_at, hits) VALUES (?, ?, ?, ?, ?, 0)",
+                            [key, result.model, result.model_dump_json(),
+                             ledger_money(result.cost_usd), created])
+            for key, count in hits.items():
+                con.execute("UPDATE response_cache SET hits = hits + ?, last_hit_at = ? "
+                            "WHERE cache_key = ?", [count, utc_now(), key])
+
+        self.ledger.transact(work)
+
+
+_LIVE: weakref.WeakSet[ResponseCache] = weakref.WeakSet()
+
+
+def flush_caches() -> None:
+    """Write what every live cache of this process still holds (tests; before a report)."""
+    for cache in list(_LIVE):
+        cache.flush()
 
 
 def served_from_cache(result: ChatResult, lookup_ms: float) -> ChatResult:
@@ -146,7 +205,9 @@ class CachingGateway:
 
 def cache_savings(ledger: Ledger, since: datetime | None = None) -> tuple[int, Decimal]:
     """Hits served and what they would have cost (entries' original cost × hits), counted
-    apart from savings against the baseline. ``since`` counts entries last hit since then."""
+    apart from savings against the baseline. ``since`` counts entries last hit since then.
+    Hits this process has not written yet are written first."""
+    flush_caches()
     sql = ("SELECT coalesce(sum(hits), 0), coalesce(sum(cost_usd * hits), 0) "
            "FROM response_cache WHERE (? IS NULL OR last_hit_at >= ?)")
     rows = ledger.transact(lambda con: con.execute(sql, [since, since]).fetchall())
