@@ -18,13 +18,22 @@ machine's load hits both sides alike. Per call: p50/p95 wall time, and client CP
 (``time.process_time`` around each block). A second, socket-free scenario replays the captured
 answer through ``httpx.MockTransport`` for both sides, isolating Orchestra's own CPU per call.
 
-Run: ``.venv/bin/python bench/adapter_overhead.py [--calls 1000] [--block 50]``.
+Streamed calls (``--streams``, default 300 per side and protocol, sequential): **bare** is
+``httpx.AsyncClient.stream`` of the same request with streaming on, reading every line;
+**adapter** is ``Gateway.stream`` consumed to its ``StreamDone``. Besides wall and CPU time, the
+bench counts the TCP connections each side opened (client sockets to the sandbox's port in
+``/proc/net/tcp``, TIME_WAIT included): a stream that is not read to its end cannot go back to
+the pool. Last, the SSE decoder alone: one captured stream's chunks fed to ``SSEDecoder`` versus
+the character-by-character decoder it replaced (kept below as the baseline).
+
+Run: ``.venv/bin/python bench/adapter_overhead.py [--calls 1000] [--block 50] [--streams 300]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -38,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support import machine_line, percentile, served_sandbox  # noqa: E402
 from core.calls.gateway import Gateway  # noqa: E402
-from core.types import ChatRequest  # noqa: E402
+from core.providers.sse import SSEDecoder  # noqa: E402
+from core.types import ChatRequest, StreamDone  # noqa: E402
 
 MODELS = {  # one model per wire protocol
     "openai_chat": "openai:gpt-4o-mini",
@@ -210,6 +220,124 @@ async def main_async(args: argparse.Namespace) -> None:
            over_loopback)
     report(f"Replayed answers (httpx.MockTransport, no socket), {MOCK_CALLS} calls per side",
            await mocked(captured, MOCK_CALLS, args.block))
+    with served_sandbox(latency_scale=0) as url:
+        rows, chunks = await streamed(url, captured, args.streams)
+    print(f"\nStreamed calls on loopback, {args.streams} sequential calls per side and protocol\n")
+    print("| protocol | bare p50 ms | adapter p50 ms | Δ p50 ms | bare CPU ms/call "
+          "| adapter CPU ms/call | bare new TCP connections | adapter new TCP connections |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    print("\n" + decoder_bench(chunks))
+
+
+def stream_target(protocol: str, record: Captured) -> tuple[str, bytes]:
+    """The streaming version of a captured plain request: its target and body."""
+    if protocol == "gemini_generate":
+        path = record.path.replace(":generateContent", ":streamGenerateContent")
+        return f"{path}?alt=sse", record.body
+    body = json.loads(record.body)
+    body["stream"] = True
+    if protocol == "openai_chat":
+        body["stream_options"] = {"include_usage": True}
+    return record.target, json.dumps(body).encode()
+
+
+def tcp_sockets_to(port: int) -> int:
+    """Client-side TCP sockets (any state) whose remote port is ``port``, from /proc/net/tcp."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as handle:
+            next(handle)
+            count += sum(1 for line in handle if int(line.split()[2].rsplit(":", 1)[1], 16) == port)
+    return count
+
+
+async def stream_side(call: Call, count: int, port: int) -> tuple[Side, int]:
+    """``count`` streamed calls: their times, and the TCP connections they opened."""
+    side = Side()
+    before = tcp_sockets_to(port)
+    await run_block(call, count, side)
+    return side, tcp_sockets_to(port) - before
+
+
+async def streamed(url: str, captured: dict[str, Captured],
+                   calls: int) -> tuple[list[str], list[str]]:
+    """Bare streaming versus ``Gateway.stream`` per protocol, with connections counted."""
+    port = int(url.rsplit(":", 1)[1])
+    rows: list[str] = []
+    chunks: list[list[str]] = []
+    for protocol, model in MODELS.items():
+        target, body = stream_target(protocol, captured[protocol])
+        headers = captured[protocol].headers
+
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            async def bare() -> object:
+                async with client.stream("POST", target, content=body,
+                                         headers=headers) as response:
+                    texts = [text async for text in response.aiter_text()]
+                chunks.append(texts)
+                return texts
+
+            await run_block(bare, 20, Side())
+            bare_side, bare_conns = await stream_side(bare, calls, port)
+        async with Gateway.for_served_sandbox(url) as gateway:
+            async def adapter() -> object:
+                async for event in gateway.stream(ChatRequest.of(model, PROMPT,
+                                                                 max_tokens=MAX_TOKENS)):
+                    if isinstance(event, StreamDone):
+                        return event.result
+                raise RuntimeError("no StreamDone")
+
+            await run_block(adapter, 20, Side())
+            adapter_side, adapter_conns = await stream_side(adapter, calls, port)
+        b50, a50 = (percentile(s.latencies, 0.5) * 1000 for s in (bare_side, adapter_side))
+        rows.append(f"| {protocol} | {b50:.3f} | {a50:.3f} | {a50 - b50:+.3f} "
+                    f"| {bare_side.cpu_ms_per_call():.3f} | {adapter_side.cpu_ms_per_call():.3f} "
+                    f"| {bare_conns} / {calls} | {adapter_conns} / {calls} |")
+    return rows, chunks[-1]
+
+
+class CharLoopDecoder(SSEDecoder):
+    """The decoder's former ``feed`` (a character loop): the baseline of the decoder bench."""
+
+    def feed(self, text: str) -> list:  # type: ignore[override]
+        if self._skip_lf and text.startswith("\n"):
+            text = text[1:]
+        self._skip_lf = False
+        buffer, events, start, index = self._pending + text, [], 0, 0
+        while index < len(buffer):
+            char = buffer[index]
+            if char not in "\r\n":
+                index += 1
+                continue
+            line = buffer[start:index]
+            if char == "\r":
+                if index + 1 < len(buffer) and buffer[index + 1] == "\n":
+                    index += 1
+                elif index + 1 == len(buffer):
+                    self._skip_lf = True
+            index += 1
+            start = index
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        self._pending = buffer[start:]
+        return events
+
+
+def decoder_bench(chunks: list[str], rounds: int = 2000) -> str:
+    """µs to decode one captured stream, chunk by chunk, with each decoder."""
+    cells = []
+    for decoder_class in (CharLoopDecoder, SSEDecoder):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            decoder = decoder_class()
+            for chunk in chunks:
+                decoder.feed(chunk)
+        cells.append((time.perf_counter() - started) / rounds * 1e6)
+    size = sum(len(c) for c in chunks)
+    return (f"SSE decoder, one {size}-character stream in {len(chunks)} chunks: character loop "
+            f"{cells[0]:.1f} µs, str split {cells[1]:.1f} µs ({cells[0] / cells[1]:.1f}x)")
 
 
 def main() -> None:
@@ -217,6 +345,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000, help="measured calls per side")
     parser.add_argument("--block", type=int, default=50, help="calls per alternating block")
+    parser.add_argument("--streams", type=int, default=300, help="streamed calls per side")
     args = parser.parse_args()
     print(machine_line())
     started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,6 +81,19 @@ def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
     chunked = [event for piece in _split(text, cuts) for event in decoder.feed(piece)]
     assert chunked == whole
     assert len(whole) == 4 + 9
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=40))
+def test_any_chunking_of_any_line_ending_gives_the_same_events(ending, cuts) -> None:
+    lf = transcript("anthropic_stream_tools.sse").replace("\r\n", "\n")
+    text = lf.replace("\n", ending)
+    decoder = SSEDecoder()
+    pieces = [p for piece in _split(text, cuts) for p in (piece, "")]  # empty chunks too
+    chunked = [event for piece in pieces for event in decoder.feed(piece)]
+    assert chunked == parse(lf)
+    assert len(chunked) == 19
 
 
 async def test_aiter_sse_over_async_chunks() -> None:

@@ -33,32 +33,28 @@ class SSEDecoder:
         self._last_id = ""
 
     def feed(self, text: str) -> list[SSEEvent]:
-        """Consume a chunk of text; return the events it completed, in order."""
+        """Consume a chunk of text; return the events it completed, in order.
+
+        Line endings are normalised and split with ``str`` methods (C speed), never by a
+        character loop: CRLF and lone CR become LF, and a chunk ending in CR remembers that a
+        leading LF of the next chunk belongs to that same line ending.
+        """
+        if not text:
+            return []
         if self._skip_lf and text.startswith("\n"):
             text = text[1:]
         self._skip_lf = False
         buffer = self._pending + text
+        if "\r" in buffer:
+            self._skip_lf = buffer.endswith("\r")
+            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
+        lines = buffer.split("\n")
+        self._pending = lines.pop()
         events: list[SSEEvent] = []
-        start = 0
-        length = len(buffer)
-        index = 0
-        while index < length:
-            char = buffer[index]
-            if char not in "\r\n":
-                index += 1
-                continue
-            line = buffer[start:index]
-            if char == "\r":
-                if index + 1 < length and buffer[index + 1] == "\n":
-                    index += 1
-                elif index + 1 == length:
-                    self._skip_lf = True
-            index += 1
-            start = index
+        for line in lines:
             event = self._line(line)
             if event is not None:
                 events.append(event)
-        self._pending = buffer[start:]
         return events
 
     def _line(self, line: str) -> SSEEvent | None:
