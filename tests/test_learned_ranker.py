@@ -10,6 +10,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from core.calls.factory import open_stack
+from core.calls.gateway import Gateway
 from core.catalog import default_catalog
 from core.ledger import Ledger
 from core.ledger.outcomes import OutcomeRecord, record_outcomes
@@ -23,6 +25,8 @@ from core.routing.learned_ranker import (
     train_from_ledger,
 )
 from core.routing.router import Router
+from core.sandbox.config import SandboxConfig
+from core.types import ChatRequest
 
 CHEAP, DEAR = "openai:gpt-4o-mini", "anthropic:claude-opus-4-5"
 TOPICS = {"poetry": (CHEAP, DEAR), "algebra": (DEAR,)}  # topic: models that answer it well
@@ -135,3 +139,20 @@ def test_cross_validated_retraining_from_the_ledger(tmp_path):
     predicted = trained.model.predict(["An algebra question: tell me about algebra matters."])[0]
     columns = {m: j for j, m in enumerate(trained.model.models)}
     assert predicted[columns[DEAR]] > predicted[columns[CHEAP]] + 0.3
+
+
+async def test_a_call_through_the_stack_is_routed_by_the_learned_ranker(ledger):
+    policy = _policy()
+    attempts = []
+    gateway = Gateway(default_catalog(), sandbox=SandboxConfig(latency_scale=0))
+    stack = open_stack(gateway, policy, ledger, on_attempt=attempts.append,
+                       ranker=learned_ranker_for(policy, ledger))
+    try:
+        for text, expected in (("A poetry question 5: now tell me about poetry matters.", CHEAP),
+                               ("An algebra question 6: kindly tell me about algebra.", DEAR)):
+            outcome = await stack.call(ChatRequest.of("", text, max_tokens=40), RouteRequest(text))
+            assert outcome.model == expected
+            assert outcome.decision.reason.startswith("learned: predicted")
+            assert attempts[-1].model == expected and "learned: predicted" in attempts[-1].reason
+    finally:
+        await gateway.aclose()
