@@ -1,5 +1,6 @@
 """History: what every call cost and how long it took, filtered, charted and exportable."""
 
+import pandas as pd
 import streamlit as st
 
 from core import ledger
@@ -49,34 +50,31 @@ def show_headline(head: ledger.Headline, baseline_model: str) -> None:
                ", minus what was spent.")
 
 
-def charts_grid(flt: ledger.HistoryFilter) -> None:
+def charts_grid(frames: dict[str, pd.DataFrame]) -> None:
     """The charts, two per row: spend, share, latency, tokens, then cost per run."""
     left, right = st.columns(2)
-    left.plotly_chart(charts.spend_by_day(ledger.spend_by_provider_day(flt)), key="spend")
-    right.plotly_chart(charts.provider_share(ledger.provider_share(flt), policy.concentration.cap),
+    left.plotly_chart(charts.spend_by_day(frames["spend"]), key="spend")
+    right.plotly_chart(charts.provider_share(frames["share"], policy.concentration.cap),
                        key="share")
     left, right = st.columns(2)
-    latency = ledger.latency_by_model(flt)
-    if latency.empty:
+    if frames["latency"].empty:
         left.caption("No successful calls to chart latency for.")
     else:
-        left.plotly_chart(charts.latency_ladder(latency), key="latency")
-    right.plotly_chart(charts.tokens_over_time(ledger.tokens_over_time(flt)), key="tokens")
-    runs = ledger.cost_per_run(flt, limit=30)
-    if not runs.empty:
-        st.plotly_chart(charts.cost_per_run(runs), key="runs")
+        left.plotly_chart(charts.latency_ladder(frames["latency"]), key="latency")
+    right.plotly_chart(charts.tokens_over_time(frames["tokens"]), key="tokens")
+    if not frames["runs"].empty:
+        st.plotly_chart(charts.cost_per_run(frames["runs"]), key="runs")
 
 
-def failures_view(flt: ledger.HistoryFilter, failures: int) -> None:
+def failures_view(frames: dict[str, pd.DataFrame], failures: int) -> None:
     """Failure rate per provider over time, and the error classes of the failed attempts."""
     st.subheader("Failures")
     if not failures:
         st.caption("No failed attempts in this selection.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.failure_rate_over_time(ledger.failures_by_provider_day(flt)),
-                      key="failure_rate")
-    right.plotly_chart(charts.error_classes(ledger.error_classes(flt)), key="error_classes")
+    left.plotly_chart(charts.failure_rate_over_time(frames["failure_rate"]), key="failure_rate")
+    right.plotly_chart(charts.error_classes(frames["error_classes"]), key="error_classes")
 
 
 def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
@@ -93,19 +91,30 @@ def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
                           mime="application/vnd.apache.parquet",
                           help="Every attempt matching the filters, not just this page.")
     frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS, use_container_width=True,
+    st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS, width="stretch",
                  column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f"),
                                 "latency_ms": st.column_config.NumberColumn(format="%.0f"),
                                 "ttft_ms": st.column_config.NumberColumn(format="%.0f")})
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def history_data(flt_json: str, version: tuple[int, str, int, int], baseline_model: str
+                 ) -> tuple[ledger.Headline, dict[str, pd.DataFrame]]:
+    """The headline and every chart's frame for a filter, cached while the ledger's
+    ``version`` is unchanged (a rerun or a return to the page reads nothing again)."""
+    flt = ledger.HistoryFilter.model_validate_json(flt_json)
+    price = baseline_price(catalog, policy)[1] if baseline_model else None
+    head = ledger.headline(flt, baseline=price)
+    return head, (ledger.history_frames(flt) if head.calls else {})
+
+
 flt = filters()
-baseline_model, baseline = baseline_price(catalog, policy)
-head = ledger.headline(flt, baseline=baseline)
+baseline_model, _ = baseline_price(catalog, policy)
+head, frames = history_data(flt.model_dump_json(), ledger.ledger_version(), baseline_model)
 if head.calls:
     show_headline(head, baseline_model)
-    charts_grid(flt)
-    failures_view(flt, head.failures)
+    charts_grid(frames)
+    failures_view(frames, head.failures)
     attempts_table(flt, head.calls)
 elif flt == ledger.HistoryFilter() or ledger.headline().calls == 0:
     empty_state("No runs yet — start one on the Run page.")

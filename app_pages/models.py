@@ -27,7 +27,7 @@ table = pd.DataFrame([{
     "as of": r["price_as_of"], "context": r["context_window"],
     "capabilities": ", ".join(r["capabilities"]),
 } for r in rows])
-st.dataframe(table, hide_index=True, use_container_width=True, row_height=34, column_config={
+st.dataframe(table, hide_index=True, width="stretch", row_height=34, column_config={
     "model": st.column_config.TextColumn(width="medium"),
     "label": st.column_config.TextColumn(width="medium"),
     "tier": st.column_config.TextColumn(width="small"),
@@ -50,7 +50,7 @@ render_local_panel()
 
 st.subheader("Budgets: today's burn")
 burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)
-st.dataframe(pd.DataFrame(burn), hide_index=True, use_container_width=True, column_config={
+st.dataframe(pd.DataFrame(burn), hide_index=True, width="stretch", column_config={
     "burn": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
 
 st.subheader("Policy")

@@ -87,7 +87,7 @@ def preview_step(draft: Plan) -> None:
                "or a model, change dependencies (ids separated by commas), then start.")
     edited = st.data_editor(
         pd.DataFrame(plan_rows(draft)), key=f"plan_editor_{st.session_state.get(DRAFT_NO_KEY, 0)}",
-        num_rows="dynamic", hide_index=True, disabled=["wave"], use_container_width=True,
+        num_rows="dynamic", hide_index=True, disabled=["wave"], width="stretch",
         column_config={
             "id": st.column_config.TextColumn(width="small"),
             "title": st.column_config.TextColumn(width="medium"),

@@ -306,3 +306,47 @@ def error_classes(flt: HistoryFilter | None = None, *,
         SELECT error_class, provider, count(*) AS failures
         FROM attempts WHERE status = 'error' AND {where}
         GROUP BY error_class, provider ORDER BY failures DESC, error_class, provider""", flt)
+
+
+def history_frames(flt: HistoryFilter | None = None, *,
+                   ledger: Ledger | None = None) -> dict[str, pd.DataFrame]:
+    """Every frame the History page charts, read in one opening of the ledger (each query's
+    own call opens and closes the file): spend, share, latency, tokens, runs (the latest 30),
+    failure_rate and error_classes, each as its query function returns it."""
+    shared = _SharedLedger(ledger or Ledger())
+    names = {"spend": spend_by_provider_day, "share": provider_share,
+             "latency": latency_by_model, "tokens": tokens_over_time,
+             "failure_rate": failures_by_provider_day, "error_classes": error_classes}
+
+    def work(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+        shared.con = con
+        frames = {key: query(flt, ledger=shared) for key, query in names.items()}  # type: ignore[operator]
+        frames["runs"] = cost_per_run(flt, limit=30, ledger=shared)  # type: ignore[arg-type]
+        return frames
+
+    return shared.ledger.transact(work)
+
+
+class _SharedLedger:
+    """A stand-in ``Ledger`` whose ``transact`` runs on one already open connection."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def transact(self, work: Any) -> Any:
+        """Run ``work`` on the shared connection."""
+        return work(self.con)
+
+
+def ledger_version(*, ledger: Ledger | None = None) -> tuple[int, str, int, int]:
+    """A cheap fingerprint of what History shows: attempts (count, latest end), runs and
+    ratings counts. It changes whenever a call, a run or a rating is recorded, so a cached
+    History draw is reused only while the ledger is unchanged."""
+    def work(con: duckdb.DuckDBPyConnection) -> tuple[int, str, int, int]:
+        attempts, last = con.execute("SELECT count(*), max(ended_at) FROM attempts").fetchone()
+        runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        statuses = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+        return int(attempts), str(last), int(runs), int(statuses)
+
+    return (ledger or Ledger()).transact(work)
