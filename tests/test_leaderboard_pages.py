@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from streamlit.testing.v1 import AppTest
-
+import test_evals_pages
 from core.ledger import Ledger
 from core.ledger.outcomes import record_outcomes
+from test_evals_pages import _page
 from test_leaderboard import FLASH, MINI, _attempt, _outcome
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "ledger.duckdb"
-    monkeypatch.setenv("ORCHESTRA_DB", str(path))
-    return path
-
-
-def _page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(f"app_pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
+ledger_path = test_evals_pages.ledger_path  # the same fixture: a private ledger file
 
 
 def test_leaderboard_page_lists_models_and_draws_the_frontier(ledger_path):

@@ -24,7 +24,6 @@ graded by ``core.evals.rubric`` through the call stack, since it needs a model c
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -32,6 +31,8 @@ from typing import Annotated, Any, Literal
 import jsonschema
 import simpleeval
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.calls.structured import check_against, parse_json
 
 SAFE_FUNCTIONS: dict[str, Any] = {
     "len": len, "int": int, "float": float, "str": str, "bool": bool, "abs": abs, "min": min,
@@ -67,18 +68,6 @@ class _Assertion(BaseModel):
     def _verdict(self, passed: bool, why: str) -> CheckResult:
         return CheckResult(type=getattr(self, "type"), passed=passed,
                            message="" if passed else why)
-
-
-def parse_json(text: str) -> Any:
-    """The answer parsed as JSON (a surrounding code fence is tolerated); ``ValueError`` if not."""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.split("\n", 1)[1] if "\n" in body else ""
-        body = body.rsplit("```", 1)[0]
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at position {exc.pos})") from exc
 
 
 class Equals(_Assertion):
@@ -164,13 +153,9 @@ class JsonSchema(_Assertion):
     def check(self, answer: Answer) -> CheckResult:
         """Parse the answer and validate it against the schema."""
         try:
-            value = parse_json(answer.output)
-            jsonschema.validate(value, self.schema_)
+            check_against(parse_json(answer.output), self.schema_)
         except ValueError as exc:
             return self._verdict(False, str(exc))
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "the answer"
-            return self._verdict(False, f"{where}: {exc.message}")
         return self._verdict(True, "")
 
 
