@@ -9,7 +9,6 @@ fallback live in ``core.calls.resilience`` and ``core.calls.stack``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -23,6 +22,7 @@ from core.secrets import resolve_key
 from core.types import ChatRequest, ChatResult, Mode, StreamEvent
 
 DEFAULT_TIMEOUT_S = 60.0
+POOL_SIZE = 32  # connections per provider; more calls wait for one (see bench/stack_bench.py)
 
 
 class Gateway:
@@ -39,7 +39,7 @@ class Gateway:
         force_sandbox: serve every provider from the in-process sandbox, keys or not.
         served_sandbox: ``base_urls`` point at a sandbox served on loopback (mode ``sandbox``).
         max_in_flight_per_provider: at most this many calls to one provider at once (a stream
-            holds its slot until it ends); None = no limit.
+            holds its slot until it ends); None = the connection pool's size (``POOL_SIZE``).
         environ: where keys and base-URL overrides not given above are looked up (default:
             the process environment, for library use; ``Settings.gateway`` passes none, having
             resolved them already).
@@ -70,7 +70,7 @@ class Gateway:
         self._served_sandbox = served_sandbox
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._sandbox_transport: httpx.AsyncBaseTransport | None = None
-        self._max_in_flight = max_in_flight_per_provider
+        self._max_in_flight = min(max_in_flight_per_provider or POOL_SIZE, POOL_SIZE)
         self._in_flight: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
@@ -135,10 +135,9 @@ class Gateway:
             ):
                 yield event
 
-    def _slot(self, provider: str) -> contextlib.AbstractAsyncContextManager[object]:
-        """The provider's in-flight limit (a no-op when there is none)."""
-        if self._max_in_flight is None:
-            return contextlib.nullcontext()
+    def _slot(self, provider: str) -> asyncio.Semaphore:
+        """The provider's in-flight limit: calls beyond it wait here, in a cheap FIFO, rather
+        than in the connection pool's queue, whose bookkeeping grows with its length."""
         semaphore = self._in_flight.get(provider)
         if semaphore is None:
             semaphore = self._in_flight[provider] = asyncio.Semaphore(self._max_in_flight)
@@ -179,6 +178,7 @@ class Gateway:
             headers=adapter.auth_headers(key),
             transport=transport,
             timeout=self._timeout,
+            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
         )
 
     def _in_process_sandbox(self) -> httpx.AsyncBaseTransport:
