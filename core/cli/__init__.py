@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NoReturn
 
+from core.calls.tracing import configure_tracing
 from core.errors import OrchestraError
 
 # Each module defines ``register(subparsers)``, which adds its commands and sets ``func``.
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``orchestra`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_tracing(os.environ)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
         return int(args.func(args) or 0)
     except OrchestraError as exc:
