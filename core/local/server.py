@@ -1,6 +1,7 @@
 """The local llama.cpp server's lifecycle: ``up`` starts it, ``down`` stops it, ``status`` says.
 
-``up`` checks the model file (hash, GGUF header), starts ``python -m llama_cpp.server`` on
+``up`` checks the model file (hash, GGUF header), starts llama-cpp-python's server
+(``python -m core.local.launch``: ``llama_cpp.server`` with usage on streamed answers) on
 127.0.0.1 on a free port (the chat template comes from the GGUF), waits until ``/v1/models``
 answers, and records pid, port and the model's limits (``core.local.state``). ``down`` stops
 only the recorded process, and only if it is still that llama.cpp server. A record whose

@@ -18,7 +18,7 @@ from core.catalog import DATA_DIR
 
 STATE_ENV = "ORCHESTRA_LOCAL_STATE"
 DEFAULT_STATE = DATA_DIR / "local_server.json"
-SERVER_MODULE = "llama_cpp.server"
+SERVER_MODULE = "core.local.launch"  # llama_cpp.server, with usage on streams
 
 
 class ServerRecord(BaseModel):

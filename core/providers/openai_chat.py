@@ -70,6 +70,7 @@ from core.types import (
 )
 
 PATH = "chat/completions"
+LLAMA_CPP_PROVIDER = "local"  # `orchestra local up` (core.local.registry.PROVIDER)
 _FILTER_CODES = {"content_filter", "content_policy_violation"}
 
 
@@ -147,7 +148,10 @@ def build_body(model: ModelSpec, request: ChatRequest, *, stream: bool) -> dict[
     }
     if request.temperature is not None:
         body["temperature"] = request.temperature
-    if request.json_schema is not None:
+    if request.json_schema is not None and model.provider == LLAMA_CPP_PROVIDER:
+        # llama-cpp-python's server takes the schema this way and enforces it as a grammar
+        body["response_format"] = {"type": "json_object", "schema": request.json_schema}
+    elif request.json_schema is not None:
         body["response_format"] = {
             "type": "json_schema",
             "json_schema": {
