@@ -141,7 +141,7 @@ def test_a_budget_exhausted_mid_run_loses_nothing_and_resumes_with_more(capsys, 
     first = _cli_json(capsys, "run", DEMAND, "--budget", "0.0004", "--json", "--db", db)
     assert first["code"] == 1 and first["status"] == "failed"
     failed = [t for t in first["task_results"] if t["status"] == "failed"]
-    assert failed and all("BudgetExceeded" in t["error"] for t in failed)
+    assert failed and all(t["failure"] == "budget_exceeded" for t in failed)
     assert "raise the budget" in failed[0]["error"]
     assert first["cost_usd"] <= 0.0004
     done_first = {t["id"] for t in first["task_results"] if t["status"] == "done"}
@@ -226,7 +226,7 @@ def test_pattern_tasks_in_a_run_are_held_to_its_budget(tmp_path):
     tight = asyncio.run(RunSession(plan, db_path=tmp_path / "p.duckdb",
                                    budget_usd=Decimal("0.00001")).run())
     [result] = tight.task_results
-    assert result.status == "failed" and "BudgetExceeded" in result.error
+    assert result.status == "failed" and result.failure == "budget_exceeded"
     assert tight.cost_usd == 0
     ample = asyncio.run(RunSession(plan, db_path=tmp_path / "p.duckdb",
                                    budget_usd=Decimal("1")).run())

@@ -28,7 +28,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
     data = summary.model_dump()
     data["task_results"] = [
         {k: r[k] for k in ("id", "title", "wave", "model", "tier", "status", "cost_usd",
-                           "resumed", "error", "cached")}
+                           "resumed", "error", "failure", "cached")}
         for r in data["task_results"]
     ]
     return data

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog import Catalog
+from core.execution.events import FailureKind, TaskStatus
 from core.execution.executor import Executor
 from core.policy import Policy
 from core.pricing import cost_of
@@ -20,12 +21,13 @@ class TaskResult(BaseModel):
     id: str
     title: str
     wave: int
-    status: str
+    status: TaskStatus
     model: str = ""
     tier: str = ""
     cost_usd: Decimal | None = None
     resumed: bool = False
     error: str = ""
+    failure: FailureKind | None = None
     output: str = ""
     cached: bool = False
 
@@ -78,6 +80,7 @@ def summarize(executor: Executor, catalog: Catalog, baseline_model: str | None =
             id=task.id, title=task.title, wave=state.wave, status=state.status,
             model=out.model if out else "", tier=out.tier if out else "",
             cost_usd=out.cost_usd if out else None, resumed=state.resumed, error=state.error,
+            failure=state.failure,
             output=out.text if out else "", cached=out.cached if out else False,
         ))
         if out is None:
