@@ -127,13 +127,9 @@ def test_route_refuses_a_blank_task(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and out == "" and "blank" in err and err.strip().count("\n") == 0
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "compare A and B", "--budget", "sNaN"],
-    ["run", "--plan", "{plan}"],
-    ["ask", "hi", "--max-tokens", "99999999", "--model", "openai:gpt-4o-mini"],
-])
-def test_the_real_process_exits_2_with_one_line(argv: list[str], inputs: dict[str, str],
-                                                tmp_path: Path) -> None:
+def test_the_real_process_exits_2_with_one_line(inputs: dict[str, str], tmp_path: Path) -> None:
+    """One case as a real process (each costs seconds of imports): exit status 2, one line."""
+    argv = ["run", "--plan", "{plan}", "--budget", "1"]
     db = tmp_path / "proc" / "x.duckdb"
     env = {**os.environ, "ORCHESTRA_DB": str(db)}
     result = subprocess.run([sys.executable, "-m", "core", *[a.format(**inputs) for a in argv]],

@@ -277,7 +277,8 @@ def _forked_cli(argv: list[str], env: dict[str, str], out: str, err: str) -> Non
 # Each `python -m core` costs seconds of CPU just importing (pandas, duckdb, sklearn...); a fork
 # server that has imported the CLI once makes each crash/resume phase cost a fork instead.
 FORKS = multiprocessing.get_context("forkserver")
-FORKS.set_forkserver_preload(["core.cli", *COMMAND_MODULES, "genai_prices.data", __name__])
+FORKS.set_forkserver_preload(["core.cli", *COMMAND_MODULES, "core.providers", "httpcore",
+                              "genai_prices.data", __name__])
 
 
 def ledger_state(db: Path, run_id: str) -> tuple[set[str], Decimal, int]:
