@@ -55,9 +55,8 @@ class Task(BaseModel):
     ``id`` is a short slug (lowercase letters, digits, ``-`` and ``_``). ``complexity``,
     ``tier`` and ``model`` are routing hints, from loosest to tightest; ``model`` must be a
     catalog id. ``template`` names a prompt-library template rendered with ``vars``.
-    ``tools`` names tools the task's model may call (``all``: every tool of the policy), run
-    by the tool loop; ``tool_choice`` (auto, required or a tool's name) holds for its first
-    turn. ``schema`` (a JSON schema) asks for structured output: routed to models with the
+    ``tools`` names tools its model may call (``all``: every one), run by the tool loop;
+    ``tool_choice`` (auto, required or a tool's name) holds for its first turn. ``schema`` asks for structured output: routed to models with the
     ``json_schema`` capability, validated, an invalid answer repaired once.
     """
 
