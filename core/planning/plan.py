@@ -55,9 +55,9 @@ class Task(BaseModel):
     ``id`` is a short slug (lowercase letters, digits, ``-`` and ``_``). ``complexity``,
     ``tier`` and ``model`` are routing hints, from loosest to tightest; ``model`` must be a
     catalog id. ``template`` names a prompt-library template rendered with ``vars``.
-    ``tools`` names tools its model may call (``all``: every one), run by the tool loop;
-    ``tool_choice`` (auto, required or a tool's name) holds for its first turn. ``schema`` asks for structured output: routed to models with the
-    ``json_schema`` capability, validated, an invalid answer repaired once.
+    ``tools`` names tools its model may call (``all``: every one) in the tool loop, whose first
+    turn follows ``tool_choice``. ``schema`` (a JSON schema) asks for structured output:
+    routed to ``json_schema`` models, validated, an invalid answer repaired once.
     """
 
     model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
