@@ -46,7 +46,7 @@ DEFAULT_MAX_OUTPUT_TOKENS = 800
 MAX_OUTPUT_TOKENS_LIMIT = 32_000
 UPSTREAM_MARKER = "(the results of the earlier steps, given below)"
 _HAND_ONLY_FIELDS = ("model", "template", "vars",  # set in plan files, never asked of an LLM
-                     "tools", "tool_choice")
+                     "tools", "tool_choice", "schema_")
 
 
 class Task(BaseModel):
