@@ -41,7 +41,7 @@ def test_the_migration_keeps_the_latest_of_earlier_duplicates(tmp_path: Path) ->
                         "VALUES ('a1', ?, 'person', ?)", [rating, at])
         con.execute("INSERT INTO ratings (attempt_id, rating, source, rater, created_at) "
                     "VALUES ('a1', 5, 'judge', 'm', '2026-01-01')")
-        assert apply_migrations(con) == ["m006_ratings_unique"]
+        assert apply_migrations(con)[:1] == ["m006_ratings_unique"]  # then any later ones
         rows = con.execute("SELECT source, rating FROM ratings ORDER BY source").fetchall()
         assert rows == [("judge", 5), ("person", 4)]
     finally:
