@@ -1,7 +1,9 @@
 """Browser-test support: the dashboard served on a free loopback port, and Debian's chromium.
 
 ``DashboardServer`` starts ``streamlit run app.py`` with its own temporary ledger and policy
-file, and without any provider key (so every call goes to the sandbox), and waits (bounded)
+(a copy of the shipped file named by ``ORCHESTRA_POLICY``, or with ``layered_policy`` the
+shipped file itself with a temporary local override, as ``make run`` uses it), extra environment
+such as injected faults, and without any provider key (so every call goes to the sandbox), and waits (bounded)
 for ``/_stcore/health``. ``launch_chromium`` starts the system chromium through the
 ``playwright`` package; there is never a browser download. When chromium is missing the caller
 fails with the apt-get command to fix it.
@@ -60,25 +62,31 @@ def _provider_variables() -> set[str]:
 class DashboardServer:
     """``streamlit run app.py`` on 127.0.0.1 with a private ledger and policy file."""
 
-    def __init__(self, workdir: Path, latency_scale: float = 0.2) -> None:
+    def __init__(self, workdir: Path, latency_scale: float = 0.2, *,
+                 layered_policy: bool = False, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "streamlit.log"
-        self.env = self._environment(workdir, latency_scale)
+        self.db_path = workdir / "ledger.duckdb"
+        self.local_policy = workdir / "policy.local.toml"
+        self.env = self._environment(workdir, latency_scale, layered_policy)
+        self.env.update(extra_env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
-    @staticmethod
-    def _environment(workdir: Path, latency_scale: float) -> dict[str, str]:
+    def _environment(self, workdir: Path, latency_scale: float,
+                     layered_policy: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _provider_variables()
                and not k.startswith("ORCHESTRA_")}
-        policy = workdir / "policy.toml"
-        shutil.copy(ROOT / "data" / "policy.toml", policy)
         env.update({
-            "ORCHESTRA_DB": str(workdir / "ledger.duckdb"),
-            "ORCHESTRA_POLICY": str(policy),
+            "ORCHESTRA_DB": str(self.db_path),
+            "ORCHESTRA_POLICY_LOCAL": str(self.local_policy),
             "ORCHESTRA_SANDBOX_LATENCY_SCALE": str(latency_scale),
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         })
+        if not layered_policy:
+            policy = workdir / "policy.toml"
+            shutil.copy(ROOT / "data" / "policy.toml", policy)
+            env["ORCHESTRA_POLICY"] = str(policy)
         return env
 
     def start(self) -> "DashboardServer":
