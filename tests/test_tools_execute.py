@@ -17,10 +17,8 @@ from core.tools.functions import function_tool
 from core.tools.records import ToolCallRecord, arguments_json, redact_arguments
 from core.tools.session import ToolCallWriter
 from core.tools.settings import ToolSettings
-from tests.fixtures.spans import last_span, span_exporter
+from tests.fixtures.spans import PROVIDER, last_span
 from core.types import ToolCallPart
-
-span_exporter()  # from here on, this process's spans are kept for assertions
 
 
 def tools() -> dict[str, object]:
@@ -43,7 +41,7 @@ SITE = CallSite(run_id="r1", task_id="t1", attempt_id="a1")
 
 async def test_ok_call_gives_result_record_and_span() -> None:
     call = ToolCallPart(id="c1", name="calculator", arguments={"expression": "6 * 7"})
-    done = await execute_call(call, tools(), SITE, timeout_s=1.0)
+    done = await execute_call(call, tools(), SITE, timeout_s=1.0, tracer_provider=PROVIDER)
     assert done.result.content == "42" and not done.result.is_error
     assert done.result.call_id == "c1" and done.result.name == "calculator"
     record = done.record
@@ -68,7 +66,7 @@ async def test_failures_become_error_results() -> None:
                         "own_timeout failed: TimeoutError"),
     }
     for label, (call, status, text) in cases.items():
-        done = await execute_call(call, tools(), SITE, timeout_s=0.2)
+        done = await execute_call(call, tools(), SITE, timeout_s=0.2, tracer_provider=PROVIDER)
         assert done.result.is_error, label
         assert done.record.status == status, label
         assert text in done.result.content and done.record.error == done.result.content, label

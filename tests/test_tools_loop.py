@@ -18,18 +18,18 @@ import pytest
 from opentelemetry import trace
 
 from core.calls.gateway import Gateway
-from core.calls.stack import CallStack, route_request_for, routing_state
-from core.errors import BudgetExceeded
+from core.calls.stack import CallStack
+from core.routing.candidates import route_request_for
+from core.routing.state import routing_state
 from core.ledger import Ledger
+from core.errors import BudgetExceeded
 from core.policy import BudgetSettings, Policy, RetrySettings
 from core.tools.builtins import builtin_tools
 from core.tools.functions import function_tool
 from core.tools.loop import run_tool_loop, tools_route
 from core.tools.settings import ToolSettings
-from tests.fixtures.spans import last_span, span_exporter
+from tests.fixtures.spans import PROVIDER, last_span
 from core.types import AttemptRecord, ChatRequest
-
-span_exporter()  # from here on, this process's spans are kept for assertions
 
 MODEL = "openai:gpt-4o-mini"
 KEY = "sk-test-LOOP-0123456789abcdef"
@@ -92,7 +92,8 @@ async def loop_with(script: Script, tools: list[Any], *, prompt: str = "What is 
             lambda r, route: stack.call(r, route, fallback=False), request,
             route_request_for(request, model=MODEL), tools, max_turns=max_turns,
             timeout_s=timeout_s, run_id="run1", task_id="t1",
-            record=ledger.record_tool_calls if ledger else None, secrets=secrets)
+            record=ledger.record_tool_calls if ledger else None, secrets=secrets,
+            tracer_provider=PROVIDER)
     return out, model, attempts
 
 

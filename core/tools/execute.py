@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, TracerProvider
 
 from core.secrets import redact
 from core.tools.base import Tool
@@ -43,10 +43,12 @@ class ExecutedCall:
 
 
 async def execute_call(call: ToolCallPart, tools: Mapping[str, Tool], site: CallSite, *,
-                       timeout_s: float, secrets: Iterable[str] = ()) -> ExecutedCall:
-    """Run ``call`` with its tool, within ``timeout_s``, inside an ``execute_tool`` span."""
+                       timeout_s: float, secrets: Iterable[str] = (),
+                       tracer_provider: TracerProvider | None = None) -> ExecutedCall:
+    """Run ``call`` with its tool, within ``timeout_s``, inside an ``execute_tool`` span (on
+    ``tracer_provider``, else the process's)."""
     tool, secret_list = tools.get(call.name), list(secrets)
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
     attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name,
                   "gen_ai.tool.call.id": call.id}
     started, t0 = time.time(), time.monotonic()

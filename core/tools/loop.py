@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from opentelemetry.trace import TracerProvider
+
 from core.routing.candidates import RouteRequest
 from core.tools.base import Tool
 from core.tools.execute import CallSite, ExecutedCall, execute_call
@@ -80,9 +82,10 @@ async def run_tool_loop(
     max_turns: int, timeout_s: float, run_id: str = "", task_id: str = "",
     record: Callable[[list[ToolCallRecord]], None] | None = None,
     on_tool_call: Callable[[ExecutedCall], None] | None = None,
-    secrets: Iterable[str] = (),
+    secrets: Iterable[str] = (), tracer_provider: TracerProvider | None = None,
 ) -> ToolLoopResult:
-    """Run the loop for ``request`` offering ``tools`` (see the module docstring)."""
+    """Run the loop for ``request`` offering ``tools`` (see the module docstring); tool spans
+    go to ``tracer_provider`` (default: the process's)."""
     by_name = {tool.name: tool for tool in tools}
     offered = request.model_copy(update={"tools": [t.spec for t in tools]})
     messages, secret_list = list(request.messages), list(secrets)
@@ -102,7 +105,8 @@ async def run_tool_loop(
         messages.append(_assistant_message(result))
         site = CallSite(run_id, task_id, outcome.attempts[-1].attempt_id)
         done = await asyncio.gather(*(execute_call(c, by_name, site, timeout_s=timeout_s,
-                                                   secrets=secret_list)
+                                                   secrets=secret_list,
+                                                   tracer_provider=tracer_provider)
                                       for c in result.tool_calls))
         if record is not None:
             record([d.record for d in done])
