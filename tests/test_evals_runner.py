@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from core.calls.gateway import Gateway
-from core.calls.stack import CallStack, routing_state
+from core.calls.stack import CallStack
+from core.routing.state import routing_state
 from core.evals import load_suite
 from core.evals.runner import EvalRunner
 from core.ledger import Ledger

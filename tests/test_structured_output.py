@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from core.calls.gateway import Gateway
-from core.calls.stack import CallStack, routing_state
+from core.calls.stack import CallStack
+from core.routing.state import routing_state
 from core.calls.structured import call_structured, structured_request
 from core.errors import InvalidOutput
 from core.policy import Policy, RetrySettings

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.calls.stack import CallOutcome
+from core.calls.context import CallOutcome
 from core.catalog import Catalog
 from core.patterns.common import parse_structured
 from core.patterns.judge import JUDGE_SCHEMA, JUDGE_SYSTEM, _judge_prompt

@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from core.calls.context import CallContext
-from core.calls.stack import CallOutcome, CallStack
+from core.calls.context import CallContext, CallOutcome
+from core.calls.stack import CallStack
 from core.errors import AllModelsFailed, BudgetExceeded, ConfigError, ProviderError
 from core.evals.assertions import Answer, CheckResult, LlmRubric
 from core.evals.report import CaseResult, EvalReport, build_report

@@ -18,12 +18,14 @@ from decimal import Decimal
 from core.calls.gateway import Gateway
 from core.calls.cache import with_cache
 from core.calls.factory import open_stack
-from core.calls.stack import CallStack, routing_state
+from core.calls.stack import CallStack
+from core.routing.state import routing_state
 from core.evals.report import CaseResult, EvalReport, outcomes_of
 from core.evals.runner import EvalRunner, Progress
 from core.evals.suite import Suite
 from core.ledger.outcomes import record_outcomes
-from core.ledger.writer import AttemptSink, Ledger
+from core.ledger.sink import AttemptSink
+from core.ledger.writer import Ledger
 from core.policy import Policy, load_policy
 
 
