@@ -21,19 +21,18 @@ policy = load_policy()
 st.subheader("Catalog")
 rows = catalog_rows(catalog, gateway)
 table = pd.DataFrame([{
-    "model": r["id"], "label": r["label"], "tier": r["tier"], "mode": r["mode"],
-    "input $/M": money(r["input_per_mtok"]), "output $/M": money(r["output_per_mtok"]),
-    "cached $/M": money(r["cached_input_per_mtok"]), "price source": r["price_source"],
-    "as of": r["price_as_of"], "context": r["context_window"],
-    "capabilities": ", ".join(r["capabilities"]),
+    "model": r["id"], "tier": r["tier"], "mode": r["mode"],
+    "$/M in · cached · out": " · ".join(money(r[k]) for k in (
+        "input_per_mtok", "cached_input_per_mtok", "output_per_mtok")),
+    "price from": r["price_source"] + (f" ({r['price_as_of']})" if r["price_as_of"] else ""),
+    "context": f"{r['context_window']:,}", "capabilities": ", ".join(r["capabilities"]),
 } for r in rows])
-st.dataframe(table, hide_index=True, width="stretch", row_height=34, column_config={
+# Seven columns that fit 1400 px: nothing is hidden past the right edge.
+st.dataframe(table, hide_index=True, width="stretch", column_config={
     "model": st.column_config.TextColumn(width="medium"),
-    "label": st.column_config.TextColumn(width="medium"),
     "tier": st.column_config.TextColumn(width="small"),
     "mode": st.column_config.TextColumn(width="small"),
-    "context": st.column_config.NumberColumn(format="%d", width="small"),
-    "capabilities": st.column_config.TextColumn(width="large"),
+    "context": st.column_config.TextColumn(width="small"),
 }, height=min(36 * len(table) + 40, 600))
 
 left, right = st.columns([3, 2])

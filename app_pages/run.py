@@ -103,7 +103,8 @@ def preview_step(draft: Plan) -> None:
     budget = st.session_state.get(BUDGET_KEY, float(load_policy().budget.per_run_usd))
     if st.button(f"Start run (budget {money(budget)})", type="primary"):
         try:
-            plan = plan_from_rows(draft.demand, edited.to_dict("records"), base=draft)
+            plan = plan_from_rows(draft.demand, edited.to_dict("records"), base=draft,
+                                  catalog=catalog)
             live = live_runs().add(start_run(plan, Decimal(str(budget)), catalog,
                                              shared_breakers()))
         except OrchestraError as exc:
@@ -168,7 +169,7 @@ def finished_view(view: RunView, error: str | None = None) -> None:
         st.subheader(f"Deliverable — {summary.status}")
         with st.container(border=True):
             st.markdown(deliverable(plan, summary) or "_no output_")
-        left, middle, right, _ = st.columns([1, 1, 1, 2])
+        left, middle, right = st.columns(3)
         left.download_button("Download deliverable", deliverable(plan, summary),
                              file_name=f"deliverable-{view.run.run_id}.md", mime="text/markdown")
         middle.download_button("Download report (Markdown)", run_markdown(plan, summary, board),

@@ -68,7 +68,7 @@ def test_edits_that_break_the_plan_are_refused_with_a_reason() -> None:
     rows = plan_rows(PLAN)
     rows[0]["model"] = "openai:gpt-nine"
     with pytest.raises(UnknownModel):
-        plan_from_rows("d", rows, base=PLAN)
+        plan_from_rows("d", rows, base=PLAN, catalog=default_catalog())
 
 
 def test_board_follows_retries_fallbacks_and_costs() -> None:

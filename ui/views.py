@@ -54,9 +54,10 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
 
 
 def plan_from_rows(demand: str, rows: Iterable[Mapping[str, Any]],
-                   base: Plan | None = None) -> Plan:
+                   base: Plan | None = None, catalog: Catalog | None = None) -> Plan:
     """Rebuild a plan from edited rows; fields not shown (complexity, limits...) are kept from
-    ``base`` by task id. Raises ``PlanError``/``UnknownModel`` with a one-line reason."""
+    ``base`` by task id; pinned models are checked against ``catalog`` when given. Raises
+    ``PlanError``/``UnknownModel`` with a one-line reason."""
     kept = {t.id: t.model_dump() for t in base.tasks} if base else {}
     tasks = []
     for row in rows:
@@ -74,7 +75,7 @@ def plan_from_rows(demand: str, rows: Iterable[Mapping[str, Any]],
         tasks.append(task)
     if not tasks:
         raise PlanError("the plan has no tasks; add at least one row with an id and a prompt")
-    return parse_plan({"demand": demand, "tasks": tasks})
+    return parse_plan({"demand": demand, "tasks": tasks}, catalog)
 
 
 def tier_options() -> list[str]:
