@@ -7,7 +7,7 @@ from ui.jobs import DEFAULT_RUBRIC, CompareJob, default_compare_models, save_rat
 from core.prompts import load_library
 from ui.figures import answer_stats, judge_line
 from ui.views import money
-from ui.components import empty_state, page_header
+from ui.components import empty_state, page_header, shared_breakers
 from ui.tools_view import comparison_tool_calls, render_tool_calls
 
 JOB_KEY = "compare_job"
@@ -53,7 +53,8 @@ def start_form() -> None:
             return
         st.session_state[JOB_KEY] = CompareJob.start(
             prompt.strip() or None, models, template=template, variables=values,
-            max_tokens=max_tokens, judge_model=judge_model, rubric=rubric)
+            max_tokens=max_tokens, judge_model=judge_model, rubric=rubric,
+            breakers=shared_breakers())  # Models & budgets shows what these calls did
 
 
 STARS = [None, 1, 2, 3, 4, 5]

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.ledger import Ledger, headline
 from core.policy import DEFAULT_POLICY, load_policy
-from ui.components import live_runs
+from ui.components import live_runs, shared_breakers
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -153,6 +153,8 @@ def test_compare_streams_three_answers_and_stores_ratings(dashboard_env: Path) -
     job = at.session_state["compare_job"]
     poll_until(at, lambda: job.done)
     assert job.error is None
+    called = shared_breakers().state() or {}
+    assert providers <= set(called), "the breakers count the calls Compare made"
     stats = [c.value for c in at.caption if str(c.value).startswith("⏱")]
     assert len(stats) == 3 and all("TTFT" in s and "sandbox" in s for s in stats)
     answers = [a.text for a in job.comparison.results]
