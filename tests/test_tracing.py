@@ -20,15 +20,20 @@ from core.policy import Policy
 from core.sandbox.config import SandboxConfig
 
 _EXPORTER = InMemorySpanExporter()
+_ATTACHED: list[TracerProvider] = []
 
 
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
-    """The in-memory exporter behind the process's tracer provider (installed once)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+    """An in-memory exporter on the process's tracer provider (the SDK's, installed once:
+    OpenTelemetry lets a process set its provider only once)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
         trace.set_tracer_provider(provider)
+    if provider not in _ATTACHED:
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        _ATTACHED.append(provider)
     _EXPORTER.clear()
     return _EXPORTER
 
