@@ -158,3 +158,12 @@ def test_each_provider_keeps_one_colour_on_every_chart() -> None:
     assert provider_colours(["groq"]) == {"groq": colours["groq"]}
     assert len(set(colours.values())) == len(names)
     assert provider_colours(["acme"])["acme"] == provider_colours(["zed", "acme"])["acme"]
+
+
+def test_a_long_failure_reason_is_cut_on_the_card_headline() -> None:
+    board = board_from_events(PLAN, [event("task_failed", "a", 1.0, reason="BudgetExceeded: "
+                                           + "over budget " * 40)])
+    card = board.cards["a"]
+    line = card.headline(now=2)
+    assert line.startswith("failed: BudgetExceeded: over budget") and line.endswith(" …")
+    assert len(line) <= len("failed: ") + 162 and len(card.reason) > 400

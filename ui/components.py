@@ -12,7 +12,7 @@ from core.calls.gateway import Gateway
 from core.policy import load_policy
 from core.calls.resilience import BreakerBoard
 from ui.live import LiveRuns
-from ui.views import TaskCard, sandbox_banner
+from ui.views import HEADLINE_CHARS, TaskCard, sandbox_banner
 
 RUN_PARAM = "run"  # the query parameter that names the run a Run page shows (?run=ID)
 # Metric values wrap instead of being cut off with "…", at a size that fits four to a row.
@@ -93,6 +93,9 @@ def task_card(card: TaskCard, now: float | None = None) -> None:
     with st.container(border=True):
         st.markdown(f"{STATUS_ICONS.get(card.status, '•')} **{card.title}**  \n`{card.task_id}`")
         st.caption(card.headline(now))
+        if len(card.reason) > HEADLINE_CHARS:
+            with st.expander("Why, in full"):
+                st.caption(card.reason)
         if not card.notes:
             return
         st.caption(f"↪ {card.notes[-1]}")

@@ -89,6 +89,16 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+HEADLINE_CHARS = 160  # a card's status line; a longer reason is shown whole under it
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with '…' if cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 # ── the live run board ───────────────────────────────────────────────────────────────────────
 @dataclass
 class TaskCard:
@@ -123,7 +133,7 @@ class TaskCard:
         if self.status == "done":
             return f"done on {self.model} · {money(self.cost_usd)}{took}"
         if self.status in ("failed", "skipped"):
-            return f"{self.status}: {self.reason}"
+            return f"{self.status}: {shorten(self.reason, HEADLINE_CHARS)}"
         return self.status
 
 
