@@ -54,8 +54,7 @@ SINK_THEN_KILLED = _PRELUDE + """
 sink = ledger.attempt_sink(flush_interval_ms=20)
 for i in range(50):
     sink.add(rec(f"k{i}"))
-while sink.pending:
-    time.sleep(0.01)
+sink.flush()  # returns once every queued attempt is written (after any write in progress)
 print("durable", flush=True)
 i = 50
 while True:  # keep writing until killed, so the kill may land mid-flush
