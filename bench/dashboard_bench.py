@@ -112,7 +112,7 @@ def history_bench(rows: int, repeats: int) -> dict[str, dict[str, float]]:
                 for label, flt in (("all", HistoryFilter()), ("1 month, 2 providers", month))}
 
 
-def draw_bench(rows: int, repeats: int) -> dict[str, float]:
+def draw_bench(rows: int, repeats: int, browser: bool = True) -> dict[str, float]:
     """The History page drawn over ``rows`` attempts: the whole page script through AppTest
     (first draw after opening the app, then reruns), and chromium's time from navigation until
     every chart has drawn."""
@@ -134,9 +134,9 @@ def draw_bench(rows: int, repeats: int) -> dict[str, float]:
             began = time.perf_counter()
             at.run()
             reruns.append(time.perf_counter() - began)
-        browser = browser_draw(Path(tmp))
+        drawn = browser_draw(Path(tmp)) if browser else {}
     return {"attempts": rows, "charts": charts, "script, first draw s": first,
-            "script, rerun median s": statistics.median(reruns), **browser}
+            "script, rerun median s": statistics.median(reruns), **drawn}
 
 
 def browser_draw(workdir: Path) -> dict[str, float]:
@@ -268,11 +268,12 @@ def main() -> None:
                         help="ORCHESTRA_SANDBOX_LATENCY_SCALE for the live parts")
     parser.add_argument("--draw-rows", type=int, default=100_000)
     parser.add_argument("--skip-live", action="store_true", help="History parts only")
+    parser.add_argument("--no-browser", action="store_true", help="no chromium timing")
     args = parser.parse_args()
     os.environ["ORCHESTRA_SANDBOX_LATENCY_SCALE"] = str(args.scale)
     print(f"machine: {machine()}\n")
     print(f"History drawn at {args.draw_rows:,} attempts (goal < {DRAW_GOAL_S} s):")
-    for name, value in draw_bench(args.draw_rows, args.repeats).items():
+    for name, value in draw_bench(args.draw_rows, args.repeats, not args.no_browser).items():
         print(f"  {name}: {value:.2f}")
     timings = history_bench(args.rows, args.repeats)
     print(f"| History query over {args.rows:,} attempts | all, median ms | "
