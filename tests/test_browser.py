@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -115,6 +116,12 @@ def shoot(page: Page, name: str) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
     page.set_viewport_size({"width": 1400, "height": 2400})
+
+
+def idle(page: Page) -> None:
+    """Wait until the app has finished its current rerun (Streamlit's running indicator)."""
+    page.wait_for_timeout(200)
+    expect(page.get_by_test_id("stStatusWidget").get_by_text("Running")).to_have_count(0)
 
 
 def metric(page: Page, label: str) -> Locator:
@@ -238,10 +245,15 @@ def test_saving_ratings_twice_keeps_one_rating_per_answer(page: Page,
     save.click()
     expect(page.get_by_text(re.compile("Saved your ratings of 3 answer"))).to_be_visible()
     first.get_by_text("5★", exact=True).click()
+    idle(page)
     save.click()
-    expect(page.get_by_text(re.compile("Saved your ratings of 3 answer"))).to_be_visible()
-    page.wait_for_timeout(500)
+    idle(page)
+    # The first save's message is still on screen: wait (bounded) for the second write itself.
+    deadline = time.monotonic() + WAIT_MS / 1000
     ratings = Ledger(server.db_path).get_ratings(comparison_id=comparison_id)
+    while 5 not in {r.rating for r in ratings} and time.monotonic() < deadline:
+        time.sleep(0.25)
+        ratings = Ledger(server.db_path).get_ratings(comparison_id=comparison_id)
     assert len(ratings) == 3 and len({r.attempt_id for r in ratings}) == 3
     assert sorted(r.rating or 0 for r in ratings) == [0, 0, 5]
     shoot(page, "compare")
