@@ -52,6 +52,7 @@ def open_stack(gateway: GatewayLike, policy: Policy, ledger: Ledger, *,
     ``breakers`` shares one board across sessions (the dashboard keeps one per process).
     With ``policy.cache.enabled`` (the policy's ``[cache]``, or a command's ``--cache``), the
     gateway answers exact repeats from the ledger's response cache (``core.calls.cache``).
+    Unless ``ranker`` is given, ``[routing] mode = "learned"`` ranks by the learned ranker.
     """
     if policy.cache.enabled:
         gateway = CachingGateway(gateway, ResponseCache(ledger, policy.cache))
@@ -60,5 +61,15 @@ def open_stack(gateway: GatewayLike, policy: Policy, ledger: Ledger, *,
         policy, configured=gateway.available, spent_today=spent_today(ledger),
         spent_in_run=ledger.run_spend(run_id) if run_id else Decimal(0),
         breakers=breakers, shares=shares, poorly_rated=poorly_rated(ledger, policy))
-    return CallStack(gateway, policy, state, ranker=ranker, on_attempt=on_attempt,
-                     on_event=on_event)
+    return CallStack(gateway, policy, state, ranker=ranker or policy_ranker(policy, ledger),
+                     on_attempt=on_attempt, on_event=on_event)
+
+
+def policy_ranker(policy: Policy, ledger: Ledger) -> Ranker | None:
+    """The ranker ``[routing] mode`` asks for: None for the heuristic, else the learned one
+    trained on the ledger's outcomes (imported only then: scikit-learn is heavy to load)."""
+    if policy.routing.mode != "learned":
+        return None
+    from core.routing.learned_ranker import learned_ranker_for
+
+    return learned_ranker_for(policy, ledger)

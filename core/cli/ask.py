@@ -21,7 +21,6 @@ from core.calls.cache import with_cache
 from core.calls.structured import call_structured, load_schema_file
 from core.calls.context import CallContext
 from core.calls.factory import open_stack
-from core.routing.learned_ranker import learned_ranker_for
 from core.calls.context import CallOutcome
 from core.routing.candidates import route_request_for
 from core.errors import ConfigError
@@ -76,8 +75,7 @@ async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) 
     async with gateway_for(args.local_only) or settings.gateway() as gateway:
         with ledger.attempt_sink() as sink:
             policy = with_cache(settings.policy) if args.cache else settings.policy
-            stack = open_stack(gateway, policy, ledger, on_attempt=sink.add,
-                               ranker=learned_ranker_for(policy, ledger))
+            stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)
             route = route_request_for(request, stream=args.stream, model=pin)
             if pin is None and args.template and get_template(args.template).tier:
                 route = route_request_for(request, stream=args.stream,

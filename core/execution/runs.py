@@ -18,7 +18,6 @@ from pathlib import Path
 
 from core.calls.context import CallContext
 from core.calls.factory import open_stack
-from core.routing.learned_ranker import learned_ranker_for
 from core.calls.gateway import Gateway
 from core.calls.resilience import BreakerBoard
 from core.calls.structured import call_structured
@@ -164,8 +163,7 @@ class RunSession:
                               self.plan.model_dump_json(), owner=this_process())
         self._sink = self.ledger.attempt_sink()
         self._stack = open_stack(gateway, self.policy, self.ledger, on_attempt=self._sink.add,
-                                 run_id=self.run_id, breakers=self._breakers,
-                                 ranker=learned_ranker_for(self.policy, self.ledger))
+                                 run_id=self.run_id, breakers=self._breakers)
         try:
             with run_span(self.run_id, self.plan.demand, len(self.plan.tasks)):
                 await self.executor.run()
