@@ -52,13 +52,14 @@ class AttemptSink:
             return len(self._buffer)
 
     def add(self, record: AttemptRecord) -> None:
-        """Queue one attempt for writing. An answered attempt is written at once (with whatever
-        else waits), so a paid answer is durable before its task moves on; failures batch."""
+        """Queue one attempt for writing. A run task's answer is written at once (with whatever
+        else waits), so it is durable before its task moves on and a resume adopts it; other
+        attempts batch."""
         with self._buffer_lock:
             if self._closed:
                 raise LedgerError("this attempt sink is closed; open a new one with attempt_sink()")
             self._buffer.append(record)
-            now = len(self._buffer) >= self._max_batch or record.status == "ok"
+            now = len(self._buffer) >= self._max_batch or _answers_a_task(record)
         if now:
             self._wake.set()
 
@@ -95,3 +96,8 @@ class AttemptSink:
                 self.flush()
             except LedgerError as exc:
                 self.last_error = exc  # kept for the next try; close() raises if it persists
+
+
+def _answers_a_task(record: AttemptRecord) -> bool:
+    """An answered attempt of a run's task: what a resume adopts instead of paying again."""
+    return record.status == "ok" and record.purpose == "task" and bool(record.run_id)
