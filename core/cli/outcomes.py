@@ -16,12 +16,13 @@ from core.ledger.outcomes import (
     outcome_rows,
     record_outcomes,
 )
-from core.routing.routerbench import outcome_records, read_routerbench
 
 _DB_HELP = "ledger file (default: $ORCHESTRA_DB or data/orchestra.duckdb)"
 
 
 def _import(args: argparse.Namespace) -> int:
+    from core.routing.routerbench import outcome_records, read_routerbench  # scikit-learn
+
     path = Path(args.file)
     dataset = args.dataset or path.stem
     table = read_routerbench(path)

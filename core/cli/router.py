@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from core.cli.output import print_json, print_table
-from core.routing.evaluation import FOLDS, Evaluation, Point, evaluate
-from core.routing.learned import DEFAULT_SEED
-from core.routing.routerbench import read_routerbench
+
+if TYPE_CHECKING:  # scikit-learn is heavy: loaded only when the command runs
+    from core.routing.evaluation import Evaluation, Point
 
 
 def _money(value: float | None) -> str:
@@ -26,6 +27,8 @@ def _distinct(points: list[Point]) -> list[Point]:
 
 
 def _print_report(result: Evaluation) -> None:
+    from core.routing.evaluation import FOLDS
+
     chosen = result.chosen
     print(f"chosen by {FOLDS}-fold cross-validation on the train file: features "
           f"{chosen.features}, alpha {chosen.alpha:g}, blend {chosen.blend:g} "
@@ -60,8 +63,12 @@ def _print_report(result: Evaluation) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from core.routing.evaluation import evaluate
+    from core.routing.learned import DEFAULT_SEED
+    from core.routing.routerbench import read_routerbench
+
     train, test = read_routerbench(args.train), read_routerbench(args.test)
-    result = evaluate(train, test, seed=args.seed)
+    result = evaluate(train, test, seed=DEFAULT_SEED if args.seed is None else args.seed)
     if args.json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -77,6 +84,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "eval", help="train on one outcome table, report the cost-quality curve on another")
     ev.add_argument("--train", required=True, help="RouterBench-format CSV to learn from")
     ev.add_argument("--test", required=True, help="RouterBench-format CSV to report on")
-    ev.add_argument("--seed", type=int, default=DEFAULT_SEED, help="folds and training seed")
+    ev.add_argument("--seed", type=int, default=None,
+                    help="folds and training seed (default: the learned router's)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=_eval)
