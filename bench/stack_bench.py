@@ -14,9 +14,12 @@ load hits every side alike:
   drops finished spans (the cost of recording spans, not of exporting them).
 
 Figures: p50 added latency per sequential call over bare httpx, plain and streamed; calls/s at
-concurrency 64 and 256 (plain); and, in child processes, peak RSS after N plain calls.
+concurrency 64 and 256 (plain); and, in child processes, peak RSS after N plain calls. With
+``--litellm-python`` (an interpreter that has LiteLLM, see ``bench/litellm_peer.py``), LiteLLM's
+Router is measured against the same sandbox in the same run.
 
-Run: ``.venv/bin/python bench/stack_bench.py [--calls 600] [--concurrent 2000]``.
+Run: ``.venv/bin/python bench/stack_bench.py [--calls 600] [--concurrent 2000]
+[--litellm-python /tmp/litellm/bin/python]``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -63,7 +67,7 @@ class Clients:
     """The four ways of making the call, over one served sandbox."""
 
     def __init__(self, url: str, db: Path) -> None:
-        self.bare = httpx.AsyncClient(base_url=url + "/v1", timeout=30,
+        self.bare = httpx.AsyncClient(base_url=url + "/v1", timeout=httpx.Timeout(30, pool=None),
                                       headers={"authorization": "Bearer sandbox"})
         self.gateway = Gateway.for_served_sandbox(url, timeout_s=30)
         self.sink = Ledger(db).attempt_sink()
@@ -157,20 +161,29 @@ async def measure(url: str, calls: int, concurrent: int, traced: bool) -> dict[s
 
 def _peak_rss_child(url: str, side: str, calls: int) -> float:
     """Peak RSS (MiB) of a fresh process making ``calls`` plain calls with one client kind."""
-    code = (f"import asyncio,resource,sys,tempfile,pathlib; sys.path.insert(0,{str(Path(__file__).parent.parent)!r});"
-            "from bench.stack_bench import Clients;"
-            "async def main():\n"
-            " with tempfile.TemporaryDirectory() as d:\n"
-            f"  c=Clients({url!r}, pathlib.Path(d)/'m.duckdb'); call=getattr(c,'call_{side}')\n"
-            "  gate=asyncio.Semaphore(64)\n"
-            "  async def one():\n"
-            "   async with gate: await call(False)\n"
-            f"  await asyncio.gather(*(one() for _ in range({calls})))\n"
-            "  await c.close()\n"
-            "asyncio.run(main()); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=900)
-    return int(done.stdout.strip().splitlines()[-1]) / 1024
+    done = subprocess.run([sys.executable, __file__, "--memory-child", side, "--url", url,
+                           "--memory-calls", str(calls)], capture_output=True, text=True,
+                          check=True, timeout=1800)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+async def _memory_child(url: str, side: str, calls: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        clients = Clients(url, Path(folder) / "memory.duckdb")
+        call: Call = getattr(clients, f"call_{side}")
+        await _throughput(call, calls, 64)
+        await clients.close()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _litellm(python: str, url: str, concurrency: int, total: int) -> dict[str, float]:
+    """LiteLLM's Router at ``concurrency``, in its own interpreter (see litellm_peer.py)."""
+    script = Path(__file__).with_name("litellm_peer.py")
+    done = subprocess.run([python, str(script), url, "--concurrency", str(concurrency),
+                           "--total", str(total)], capture_output=True, text=True, check=True,
+                          timeout=1800)
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
@@ -178,7 +191,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=600, help="sequential calls per side")
     parser.add_argument("--concurrent", type=int, default=2000, help="calls per throughput run")
     parser.add_argument("--memory-calls", type=int, default=10_000)
+    parser.add_argument("--litellm-python", help="a Python with LiteLLM installed (the peer)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        asyncio.run(_memory_child(args.url, args.memory_child, args.memory_calls))
+        return
     print(machine_line())
     with served_sandbox() as url:
         plain = asyncio.run(measure(url, args.calls, args.concurrent, traced=False))
@@ -186,6 +205,8 @@ def main() -> None:
         traced = asyncio.run(measure(url, args.calls, args.concurrent, traced=True))
         memory = {side: round(_peak_rss_child(url, side, args.memory_calls), 1)
                   for side in ("bare", "gateway", "stack")}
+        peer = {level: _litellm(args.litellm_python, url, level, args.concurrent)
+                for level in (64, 256)} if args.litellm_python else {}
     for kind in ("plain", "stream"):
         p50 = plain[kind]
         assert isinstance(p50, dict)
@@ -201,7 +222,13 @@ def main() -> None:
               + f" (stack/bare {rates['stack'] / rates['bare']:.2f})")
     print(f"peak RSS after {args.memory_calls} calls (MiB): "
           + " · ".join(f"{k} {v}" for k, v in memory.items()))
-    print(json.dumps({"untraced": plain, "traced": traced, "peak_rss_mib": memory}))
+    for level, figures in peer.items():
+        rates = plain[f"c{level}"]
+        assert isinstance(rates, dict)
+        print(f"c{level}: LiteLLM Router {figures['calls_per_s']} calls/s "
+              f"(stack/LiteLLM {rates['stack'] / figures['calls_per_s']:.2f})")
+    print(json.dumps({"untraced": plain, "traced": traced, "peak_rss_mib": memory,
+                      "litellm": peer}))
 
 
 if __name__ == "__main__":
