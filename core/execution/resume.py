@@ -74,7 +74,8 @@ def completed_tasks(ledger: Ledger, run_id: str, plan: Plan) -> dict[str, TaskOu
                                 cost_usd=row.cost_usd, usage=usage.get(row.task_id, Usage()))
         for row in ledger.get_tasks(run_id) if row.status == "done"
     }
-    single_call = {t.id for t in plan.tasks if t.kind not in PATTERN_KINDS}
+    # a task answered by one call; a pattern's or a tool loop's answer is made of several
+    single_call = {t.id for t in plan.tasks if t.kind not in PATTERN_KINDS and not t.tools}
     for attempt in attempts:  # oldest first: the first answer of a task is the one adopted
         if (attempt.task_id in single_call and attempt.task_id not in done
                 and attempt.status == "ok" and attempt.purpose == "task"

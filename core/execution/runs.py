@@ -11,6 +11,7 @@ cost it reports is what the ledger holds for it (planner and scorer calls includ
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -191,8 +192,14 @@ class RunSession:
     async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
         with task_span(self.run_id, task.id, ctx.wave, task.kind):
             if task.kind in PATTERN_KINDS:
-                return await self._run_pattern(task, prompt, ctx)
-            return await self._run_single(task, prompt, ctx)
+                output = await self._run_pattern(task, prompt, ctx)
+            else:
+                output = await self._run_single(task, prompt, ctx)
+        # the answer is durable before the task is done and its dependents start (what a
+        # resume adopts); concurrent tasks' answers are written together
+        if self._sink is not None:
+            await asyncio.to_thread(self._sink.flush)
+        return output
 
     async def _run_single(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
         stack, where = self.stack, CallContext(self.run_id, task.id, ctx.wave)
