@@ -320,7 +320,8 @@ def history_frames(flt: HistoryFilter | None = None, *,
 
     def work(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
         shared.con = con
-        frames = {key: query(flt, ledger=shared) for key, query in names.items()}  # type: ignore[operator]
+        frames = {key: query(flt, ledger=shared)  # type: ignore[arg-type]
+                  for key, query in names.items()}
         frames["runs"] = cost_per_run(flt, limit=30, ledger=shared)  # type: ignore[arg-type]
         return frames
 
@@ -344,9 +345,11 @@ def ledger_version(*, ledger: Ledger | None = None) -> tuple[int, str, int, int]
     ratings counts. It changes whenever a call, a run or a rating is recorded, so a cached
     History draw is reused only while the ledger is unchanged."""
     def work(con: duckdb.DuckDBPyConnection) -> tuple[int, str, int, int]:
-        attempts, last = con.execute("SELECT count(*), max(ended_at) FROM attempts").fetchone()
-        runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-        statuses = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+        attempts, last = con.execute(
+            "SELECT count(*), max(ended_at) FROM attempts").fetchall()[0]
+        runs = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+        statuses = con.execute(
+            "SELECT count(*) FROM runs WHERE status = 'running'").fetchall()[0][0]
         return int(attempts), str(last), int(runs), int(statuses)
 
     return (ledger or Ledger()).transact(work)
