@@ -21,14 +21,13 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import ConfigError, LedgerError
+from core.ledger.files import ExportFormat, copy_to_file
 from core.ledger.records import RatingRecord, ledger_money, utc_now
 
 if TYPE_CHECKING:
     from core.ledger.writer import Ledger
 
 OutcomeSource = Literal["person", "judge", "eval", "import"]
-ExportFormat = Literal["csv", "parquet"]
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "outcome_id": pa.string(), "prompt": pa.string(), "prompt_hash": pa.string(),
@@ -180,19 +179,9 @@ def export_outcomes(
     flt: OutcomeFilter | None = None,
 ) -> int:
     """Write the matching outcomes (oldest first, every column) to ``path``; return the count."""
-    if fmt not in ("csv", "parquet"):
-        raise ConfigError(f"export format must be csv or parquet, not {fmt!r}")
-    target = Path(path).expanduser().resolve()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LedgerError(f"cannot create {target.parent}: {exc.strerror}") from exc
     where, params = (flt or OutcomeFilter()).where()
-    literal = "'" + str(target).replace("'", "''") + "'"
-    options = "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet"
-    statement = (f"COPY (SELECT * FROM outcomes WHERE {where} ORDER BY created_at, outcome_id) "
-                 f"TO {literal} ({options})")
-    return ledger.transact(lambda con: int(con.execute(statement, params).fetchall()[0][0]))
+    select = f"SELECT * FROM outcomes WHERE {where} ORDER BY created_at, outcome_id"
+    return copy_to_file(ledger.transact, select, params, path, fmt)
 
 
 _RATING_OUTCOME = """
