@@ -24,12 +24,9 @@ PLAN = parse_plan({"demand": "d", "tasks": [
 
 
 def event(type_: str, task_id: str = "", ts: float = 0.0, **data: object) -> RunEvent:
-    """A run event at a chosen time (a typed payload tagged on ``type``, or, before typed
-    payloads, the same fields as ``data``)."""
-    if "payload" in RunEvent.model_fields:
-        return RunEvent(run_id="r1", task_id=task_id, ts=ts, payload={"type": type_, **data})
-    return RunEvent(type=type_, run_id="r1", task_id=task_id, ts=ts,  # type: ignore[arg-type]
-                    data=data)
+    """A run event at a chosen time: its typed payload, tagged on ``type``."""
+    return RunEvent(run_id="r1", task_id=task_id, ts=ts,  # type: ignore[arg-type]
+                    payload={"type": type_, **data})
 
 
 def test_money_keeps_tiny_amounts_and_says_unknown() -> None:
