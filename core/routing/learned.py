@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from sklearn.base import TransformerMixin
 from sklearn.linear_model import LinearRegression, Ridge
 
-from core.routing.features import CompiledTfidf, as_texts, make_features, similarity_features
+from core.routing.features import Row, as_texts, make_features, similarity_features
 
 Matrix = NDArray[np.float64]
 DEFAULT_SEED = 11
@@ -173,12 +173,12 @@ class QualityModel:
         return np.asarray(self.hyper.blend * learned + (1.0 - self.hyper.blend) * self.priors,
                           dtype=np.float64)
 
-    def predict_one(self, text: str, fast: CompiledTfidf | None = None) -> Matrix:
-        """P(good answer) for one text and every model; ``fast`` (``compiled(featurizer)``)
-        skips scikit-learn's per-call overhead with the same result."""
-        if fast is None:
+    def predict_one(self, text: str, row: Row | None = None) -> Matrix:
+        """P(good answer) for one text and every model; ``row``, the text's features from
+        ``compiled(featurizer)``, skips scikit-learn's per-call overhead with the same result."""
+        if row is None:
             return np.asarray(self.predict([text])[0], dtype=np.float64)
-        index, values = fast.vector(text)
+        index, values = row
         learned = np.clip(self.weights[:, index] @ values + self.intercepts, 0.0, 1.0)
         return np.asarray(self.hyper.blend * learned + (1.0 - self.hyper.blend) * self.priors,
                           dtype=np.float64)
@@ -235,24 +235,27 @@ class Neighbourhood:
     def _dot(self, index: NDArray[np.int64], values: NDArray[np.float64]) -> Matrix:
         """Cosine similarity of one TF-IDF row to every prompt: the postings of the row's terms
         (``matrix`` is terms × prompts, CSR) summed, without building sparse objects."""
-        pointers, prompts, weights = self.matrix.indptr, self.matrix.indices, self.matrix.data
-        spans = [slice(pointers[i], pointers[i + 1]) for i in index]
-        if not spans:
-            return np.zeros(self.matrix.shape[1])
-        ids = np.concatenate([prompts[span] for span in spans])
-        products = np.concatenate([weights[span] * v for span, v in zip(spans, values)])
-        return np.asarray(np.bincount(ids, weights=products, minlength=self.matrix.shape[1]),
-                          dtype=np.float64)
+        pointers = self.matrix.indptr
+        starts = pointers[index]
+        lengths = pointers[index + 1] - starts
+        # every posting of the row's terms, term after term: position p of term k's run is
+        # starts[k] + (p - where the run begins)
+        runs = np.cumsum(lengths) - lengths
+        postings = np.arange(int(lengths.sum())) + np.repeat(starts - runs, lengths)
+        products = self.matrix.data[postings] * np.repeat(values, lengths)
+        return np.asarray(np.bincount(self.matrix.indices[postings], weights=products,
+                                      minlength=self.matrix.shape[1]), dtype=np.float64)
 
     def similar(self, text: str, max_distance: float,
-                fast: CompiledTfidf | None = None) -> tuple[float, NDArray[np.int64]]:
+                row: Row | None = None) -> tuple[float, NDArray[np.int64]]:
         """(the nearest cosine distance, per-model counts of prompts within ``max_distance``);
-        ``fast`` (``compiled(self.vectorizer)``) gives the same answer sooner."""
-        if fast is None:
-            row = self.vectorizer.transform([text])
-            similarity = np.asarray((row @ self.matrix).todense())[0]
+        ``row``, the text's vector from ``compiled(self.vectorizer)``, gives the same answer
+        sooner."""
+        if row is None:
+            vector = self.vectorizer.transform([text])
+            similarity = np.asarray((vector @ self.matrix).todense())[0]
         else:
-            similarity = self._dot(*fast.vector(text))
+            similarity = self._dot(*row)
         if similarity.size == 0 or not similarity.any():
             return 1.0, np.zeros(self.known.shape[1], dtype=np.int64)
         close = similarity >= 1.0 - max_distance

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from core.ledger.outcomes import outcomes_frame
 from core.ledger.writer import Ledger
 from core.policy import Policy, RoutingSettings
 from core.routing.candidates import Candidate, RouteRequest
 from core.routing.evaluation import cross_validate as choose_hyper
-from core.routing.features import compiled
+from core.routing.features import compiled, rows
 from core.routing.learned import (
     DEFAULT_SEED,
     Hyper,
@@ -117,18 +118,21 @@ class LearnedRanker:
         self.trained = trained
         self.settings = settings
         self._column = {m: j for j, m in enumerate(trained.model.models)}
-        self._fast_quality = compiled(trained.model.featurizer)
-        self._fast_similar = compiled(trained.neighbourhood.vectorizer)
+        self._compiled = (compiled(trained.neighbourhood.vectorizer),
+                          compiled(trained.model.featurizer))
 
     def _known(self, viable: Sequence[Candidate]) -> list[Candidate]:
         counts = self.trained.model.counts
         return [c for c in viable if counts.get(c.id, 0) >= self.settings.min_outcomes]
 
-    def _cost(self, request: RouteRequest, candidate: Candidate) -> float:
-        out = self.trained.output_tokens.get(candidate.id) or DEFAULT_OUTPUT_TOKENS
-        out = min(out, float(request.max_output_tokens))
+    def _costs(self, request: RouteRequest, known: list[Candidate]) -> NDArray[np.float64]:
+        """The prompt's predicted cost in USD on each candidate (one row)."""
         tokens_in = request.estimated_prompt_tokens()
-        return (tokens_in * candidate.in_rate + out * candidate.out_rate) / 1e6
+        limit = float(request.max_output_tokens)
+        means = self.trained.output_tokens
+        outs = [min(means.get(c.id) or DEFAULT_OUTPUT_TOKENS, limit) for c in known]
+        return np.asarray([[(tokens_in * c.in_rate + out * c.out_rate) / 1e6
+                            for c, out in zip(known, outs)]])
 
     def rank(self, request: RouteRequest, viable: Sequence[Candidate]) -> Ranking:
         """Best first by the policy knob, or abstain with the reason."""
@@ -136,14 +140,15 @@ class LearnedRanker:
         if len(known) < 2:
             return Ranking([], f"{len(known)} of {len(viable)} viable models have "
                                f"{self.settings.min_outcomes}+ outcomes; need two")
+        near_row, quality_row = rows(request.text, self._compiled)  # one split into words
         distance, similar = self.trained.neighbourhood.similar(
-            request.text, self.settings.max_distance, self._fast_similar)
+            request.text, self.settings.max_distance, near_row)
         if distance > self.settings.max_distance:
             return Ranking([], f"prompt is far from every seen prompt (distance {distance:.2f}"
                                f" > {self.settings.max_distance:.2f})")
         columns = [self._column[c.id] for c in known]
-        quality = self.trained.model.predict_one(request.text, self._fast_quality)[None, columns]
-        cost = np.asarray([[self._cost(request, c) for c in known]])
+        quality = self.trained.model.predict_one(request.text, quality_row)[None, columns]
+        cost = self._costs(request, known)
         target = self.settings.target_quality or None
         first = int(choose(quality, cost, self.settings.quality_weight, target)[0])
         rest = sorted((j for j in range(len(known)) if j != first),
