@@ -1,12 +1,9 @@
-"""Orchestra's dashboard: navigation over the pages (and keys from .streamlit/secrets.toml)."""
+"""Orchestra's dashboard: navigation over the pages. Each page builds its settings (keys from
+the environment or .streamlit/secrets.toml) with ``ui.components.page_header``."""
 
 import streamlit as st
 
-from core.catalog import default_catalog
-from ui.components import apply_secrets
-
 st.set_page_config(page_title="Orchestra", page_icon="🎼", layout="wide")
-apply_secrets(default_catalog())
 
 pages = [
     st.Page("app_pages/run.py", title="Run", icon="🚀", default=True),

@@ -14,8 +14,9 @@ JOB_KEY = "compare_job"
 POLL_S = 0.3
 PER_ROW = 3
 
-catalog, gateway = page_header("Compare", "The same prompt to several models at once, "
+settings, gateway = page_header("Compare", "The same prompt to several models at once, "
                                "streamed side by side, with latency, tokens and cost.")
+catalog = settings.catalog
 
 
 def prompt_inputs() -> tuple[str, str | None, dict[str, str]]:
@@ -53,7 +54,7 @@ def start_form() -> None:
             return
         st.session_state[JOB_KEY] = CompareJob.start(
             prompt.strip() or None, models, template=template, variables=values,
-            max_tokens=max_tokens, judge_model=judge_model, rubric=rubric,
+            max_tokens=max_tokens, judge_model=judge_model, rubric=rubric, settings=settings,
             breakers=shared_breakers())  # Models & budgets shows what these calls did
 
 
@@ -115,7 +116,7 @@ def rating_form(job: CompareJob, stars: dict[str, int | None]) -> None:
                     format_func=lambda a: "none" if a is None else names[a])
     if st.button("Save ratings"):
         try:
-            saved = save_ratings(stars, best)
+            saved = save_ratings(stars, best, settings.ledger())
         except OrchestraError as exc:
             st.error(f"Ratings not saved: {exc}")
         else:

@@ -7,7 +7,6 @@ import streamlit as st
 from core.errors import OrchestraError
 from core.evals import load_suite
 from core.evals.session import EvalJob, eval_policy
-from core.ledger import Ledger
 from ui.components import empty_state, page_header
 from ui.evals import cell_lines, matrix_frame, shipped_suites, summary_frame
 from ui.jobs import default_compare_models
@@ -16,8 +15,9 @@ from ui.views import money
 JOB_KEY = "eval_job"
 POLL_S = 0.5
 
-catalog, gateway = page_header("Evals", "A suite of cases and assertions on several models at "
+settings, gateway = page_header("Evals", "A suite of cases and assertions on several models at "
                                "once, through the call stack, within a budget.")
+catalog = settings.catalog
 
 
 def start_form() -> None:
@@ -44,7 +44,8 @@ def start_form() -> None:
                             format_func=lambda m: "the suite's judge" if m is None else m)
     if st.button("Run the suite", type="primary", disabled=not models):
         st.session_state[JOB_KEY] = EvalJob.start(
-            suite, models, ledger=Ledger(), policy=eval_policy(Decimal(str(budget))),
+            suite, models, settings=settings,
+            policy=eval_policy(Decimal(str(budget)), settings.policy),
             repeat=int(repeat), judge_model=judge)
 
 

@@ -8,7 +8,6 @@ from core.catalog import TIERS
 from ui.figures import (
     attempts_csv, attempts_parquet, baseline_price, headline_figures, run_choices,
 )
-from core.policy import load_policy
 from ui import charts
 from ui.components import empty_state, metrics_grid, page_header
 
@@ -19,9 +18,9 @@ ATTEMPT_COLUMNS = [
     "wave", "attempt_no", "fallback_from", "reason", "comparison_id", "attempt_id",
 ]
 
-catalog, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "
+settings, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "
                                "and latency, aggregated in DuckDB.")
-policy = load_policy()
+catalog, policy = settings.catalog, settings.policy
 
 
 def filters() -> ledger.HistoryFilter:

@@ -6,7 +6,7 @@ from core.ledger.leaderboard import leaderboard, leaderboard_frame, task_kinds
 from ui.components import empty_state, page_header
 from ui.leaderboard import TABLE_COLUMNS, filter_frame, pareto_figure
 
-catalog, gateway = page_header("Leaderboard", "Price, context and capabilities beside what the "
+settings, gateway = page_header("Leaderboard", "Price, context and capabilities beside what the "
                                "ledger measured: latency, speed, failures, cost per answer and "
                                "quality from ratings, the judge, evals and imports.")
 
@@ -23,7 +23,7 @@ with right:
     min_count = st.number_input("Quality from at least N outcomes", 0, 10_000, 0)
 
 mode = None if mode_choice.startswith("each") else mode_choice
-rows = leaderboard(catalog, gateway.mode, task_kind=kind, mode=mode)
+rows = leaderboard(settings.catalog, gateway.mode, task_kind=kind, mode=mode)
 frame = filter_frame(leaderboard_frame(rows), tiers=tiers, capabilities=capabilities,
                      min_quality_count=int(min_count))
 if frame.empty:

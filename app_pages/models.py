@@ -8,15 +8,15 @@ from core.errors import ConfigError
 from ui.figures import (
     breaker_rows, budget_rows, edited_policy, key_rows, spend_today_by_provider,
 )
-from core.policy import load_policy, policy_save_path, save_policy
+from core.policy import policy_save_path, save_policy
 from ui.views import money
 from ui.components import page_header, shared_breakers
 from ui.local_view import render_local_panel
 
-catalog, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "
+settings, gateway = page_header("Models & budgets", "What Orchestra can call, what it costs, "
                                "and the limits it keeps to.")
 modes = gateway.modes()
-policy = load_policy()
+catalog, policy = settings.catalog, settings.policy
 
 st.subheader("Catalog")
 rows = catalog_rows(catalog, gateway)
@@ -38,14 +38,14 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Keys")
-    st.table(pd.DataFrame(key_rows(catalog, modes)).set_index("provider"))
+    st.table(pd.DataFrame(key_rows(settings, modes)).set_index("provider"))
 with right:
     st.subheader("Circuit breakers")
     st.caption("Every call this dashboard has made (runs, Compare, the judge, the planner).")
     st.table(pd.DataFrame(breaker_rows(catalog.providers, shared_breakers().state()))
              .set_index("provider"))
 
-render_local_panel()
+render_local_panel(settings)
 
 st.subheader("Budgets: today's burn")
 burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)

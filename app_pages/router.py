@@ -4,19 +4,16 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import OrchestraError
-from core.ledger import Ledger
-from core.policy import load_policy
 from core.routing.learned_ranker import model_file, train_from_ledger
 from ui.components import empty_state, metrics_grid, page_header
 from ui.router_view import (
     curve_figure, evaluate_ledger, evaluate_uploads, headline_rows, trained_rows,
 )
 
-page_header("Router", "How much quality the learned router keeps for what it saves: its "
+settings, _ = page_header("Router", "How much quality the learned router keeps for what it saves: its "
             "cost–quality curve against every single model, the zero router (the best mix of "
             "two single models) and the oracle.")
-policy = load_policy()
-ledger = Ledger()
+policy, ledger = settings.policy, settings.ledger()
 st.caption(f"Policy: `[routing] mode = \"{policy.routing.mode}\"`, quality weight "
            f"{policy.routing.quality_weight:.2f}"
            + (f", target quality {policy.routing.target_quality:.2f}"

@@ -10,7 +10,6 @@ import streamlit as st
 from core.errors import OrchestraError
 from core.planning.plan import TASK_KINDS, Plan
 from core.planning.planner import plan_offline
-from core.policy import load_policy
 from ui import charts
 from ui.components import (
     RUN_PARAM, empty_state, live_runs, metrics_grid, page_header, shared_breakers, task_card,
@@ -29,8 +28,9 @@ DRAFT_NO_KEY = "draft_no"
 POLL_S = 0.4  # the live view refreshes 2.5 times a second
 PLANNERS = {"offline": "Offline (deterministic)", "llm": "LLM planner", "file": "Plan file"}
 
-catalog, gateway = page_header("Run", "Describe what you need; Orchestra plans it, routes each "
+settings, gateway = page_header("Run", "Describe what you need; Orchestra plans it, routes each "
                                "step to a fitting model and runs the steps in parallel waves.")
+catalog = settings.catalog
 
 
 def plan_step() -> None:
@@ -40,7 +40,7 @@ def plan_step() -> None:
                           "SQLite for analytics and write a short report")
     left, middle, right = st.columns(3)
     budget = left.number_input("Budget (USD)", min_value=0.0, max_value=1_000_000.0,
-                               value=float(load_policy().budget.per_run_usd), step=0.5,
+                               value=float(settings.policy.budget.per_run_usd), step=0.5,
                                format="%.4f", help="Default: the policy's per-run budget "
                                "(Models & budgets).")
     planner = middle.radio("Planner", list(PLANNERS), format_func=PLANNERS.get, horizontal=True)
@@ -75,7 +75,7 @@ def make_plan(demand: str, planner: str, model: str, upload: object) -> tuple[Pl
     if not demand:
         raise OrchestraError("write a demand first")
     if planner == "llm":
-        result = plan_with_model(demand, model, catalog)
+        result = plan_with_model(demand, model, settings, shared_breakers())
         return result.plan, [f"source: {result.source}", *result.notes]
     return plan_offline(demand), []
 
@@ -100,12 +100,12 @@ def preview_step(draft: Plan) -> None:
             "wave": st.column_config.NumberColumn(width="small"),
             "prompt": st.column_config.TextColumn(width="large"),
         })
-    budget = st.session_state.get(BUDGET_KEY, float(load_policy().budget.per_run_usd))
+    budget = st.session_state.get(BUDGET_KEY, float(settings.policy.budget.per_run_usd))
     if st.button(f"Start run (budget {money(budget)})", type="primary"):
         try:
             plan = plan_from_rows(draft.demand, edited.to_dict("records"), base=draft,
                                   catalog=catalog)
-            live = live_runs().add(start_run(plan, Decimal(str(budget)), catalog,
+            live = live_runs().add(start_run(plan, Decimal(str(budget)), settings,
                                              shared_breakers()))
         except OrchestraError as exc:
             st.error(f"Cannot start: {exc}")

@@ -8,7 +8,7 @@ from ui.runs import run_list_rows
 
 STATUSES = ["running", "done", "failed", "cancelled", "interrupted"]
 
-catalog, gateway = page_header("Runs", "Every run in the ledger, newest first. Open one to see its "
+page_header("Runs", "Every run in the ledger, newest first. Open one to see its "
                                "deliverable, waves, timeline and figures.")
 
 left, right = st.columns([2, 3])

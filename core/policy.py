@@ -119,9 +119,12 @@ class RoutingSettings(_Section):
     0 = cheapest), or, when ``target_quality`` is above 0, takes the cheapest model predicted to
     reach it. It abstains, and the heuristic decides, for a model with fewer than
     ``min_outcomes`` outcomes, or a prompt whose nearest seen prompt is farther than
-    ``max_distance`` (cosine distance of word TF-IDF, 0–1)."""
+    ``max_distance`` (cosine distance of word TF-IDF, 0–1). ``local_only`` sends every call
+    (plan, waves, patterns, summary) to running local models (``orchestra local up``, or
+    Ollama through ``OLLAMA_HOST``); the savings baseline still prices the premium model."""
 
     mode: Literal["heuristic", "learned"] = "heuristic"
+    local_only: bool = False
     quality_weight: float = Field(default=0.7, ge=0.0, le=1.0)
     target_quality: float = Field(default=0.0, ge=0.0, le=1.0)
     min_outcomes: int = Field(default=20, ge=1, le=1_000_000)

@@ -47,7 +47,8 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every test starts with no provider key, base-URL override or sandbox fault setting,
-    and with its own empty ledger file (never the repo's data/orchestra.duckdb)."""
+    with its own empty ledger file (never the repo's data/orchestra.duckdb) and no local
+    policy override."""
     for provider in default_catalog().providers.values():
         for var in (provider.key_env, provider.base_url_env):
             if var:
@@ -59,6 +60,8 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("ORCHESTRA_DB", str(tmp_path_factory.mktemp("ledger") / "test.duckdb"))
     monkeypatch.setenv("ORCHESTRA_LOCAL_STATE",  # no test sees a developer's `orchestra local up`
                        str(tmp_path_factory.mktemp("local") / "local_server.json"))
+    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL",  # nor a developer's data/policy.local.toml
+                       str(tmp_path_factory.mktemp("policy") / "policy.local.toml"))
 
 
 @pytest.fixture

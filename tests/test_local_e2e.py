@@ -27,6 +27,7 @@ from core.local import server
 from core.local.only import LocalOnlyGateway
 from core.local.state import STATE_ENV, ServerRecord, read_record
 from core.policy import Policy
+from core.settings import Settings
 from core.types import ChatRequest, Message
 
 pytestmark = pytest.mark.timeout(300)
@@ -152,6 +153,21 @@ def test_local_only_routes_an_unpinned_call_to_the_local_model(model_id: str) ->
         outcome.decision.tier == "economy"
 
 
+def test_the_local_only_policy_preset_routes_every_call_locally(
+        model_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``[routing] local_only = true`` in the local policy does what ``--local-only`` does."""
+    override = tmp_path / "policy.local.toml"
+    override.write_text("[routing]\nlocal_only = true\n")
+    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL", str(override))
+    assert main(["ask", "Prove that sqrt 2 is irrational, rigorously.", "--max-tokens", "12",
+                 "--json"]) == 0
+    assert _json_out(capsys)["model"] == model_id
+    assert main(["ask", "hi", "--model", "openai:gpt-4o-mini"]) == 2
+    assert "openai:gpt-4o-mini is not a running local model and local-only mode is on" in \
+        capsys.readouterr().err
+
+
 def test_the_openai_sdk_agrees_with_orchestras_usage(record: ServerRecord, model_id: str) -> None:
     import openai
 
@@ -207,13 +223,11 @@ def test_the_llm_planner_on_the_local_model_says_what_happened(model_id: str) ->
     """What `run --planner llm --local-only` does before the run: the plan comes from the
     local model (validated, repaired or fallen back, and the result says which)."""
     from core.execution.runs import plan_run
-    from core.settings import Settings
 
     async def plan() -> Any:
-        async with LocalOnlyGateway() as gateway:
-            return await plan_run("compare tea and coffee, then write a short recommendation",
-                                  run_id="plan-test", planner="llm", gateway=gateway,
-                                  settings=Settings.from_environ(os.environ))
+        return await plan_run("compare tea and coffee, then write a short recommendation",
+                              run_id="plan-test", planner="llm",
+                              settings=Settings.from_environ(os.environ, local_only=True))
 
     result = asyncio.run(plan())
     assert result.source in ("llm", "llm-repaired", "offline-fallback")
@@ -240,7 +254,7 @@ def test_the_models_page_view_shows_the_server_and_its_measured_speed(
 
     assert main(["ask", "Count from one to ten.", "--model", model_id, "--max-tokens", "24",
                  "--stream"]) == 0
-    view = local_view()
+    view = local_view(Settings.from_environ(os.environ))
     assert view.installed and view.model_id == model_id
     assert view.speed is not None and view.speed.samples >= 1
     assert view.speed.decode_tokens_per_s > 0 and view.speed.ttft_ms > 0

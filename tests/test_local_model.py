@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from core.local import server
 from core.local.model import (DEFAULT_SHA256, MODEL_ENV, ModelChoice, ModelFileError,
                               check_model, choose_model, default_model_path, read_gguf_header)
 from core.local.state import STATE_ENV, ServerRecord, read_record, write_record
+from core.settings import Settings
 
 
 @pytest.fixture
@@ -163,8 +165,21 @@ def test_local_only_without_a_local_server_says_how_to_start_one(
         argv: list[str], state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("orchestra: error: --local-only needs a running local model; start one with "
-                   "`orchestra local up` (or set OLLAMA_HOST to your Ollama server)")
+    assert err == ("orchestra: error: local-only mode (--local-only, or [routing] local_only in "
+                   "the policy) needs a running local model; start one with `orchestra local "
+                   "up` (or set OLLAMA_HOST to your Ollama server), or turn local-only off")
+    assert Ledger().get_attempts() == []
+
+
+def test_the_local_only_policy_preset_needs_a_local_server_too(
+        state_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    override = tmp_path / "policy.local.toml"
+    override.write_text("[routing]\nlocal_only = true\n")
+    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL", str(override))
+    assert main(["ask", "hello"]) == 2
+    assert "local-only mode (--local-only, or [routing] local_only in the policy) needs a " \
+           "running local model" in capsys.readouterr().err
     assert Ledger().get_attempts() == []
 
 
@@ -193,6 +208,6 @@ def test_the_models_page_view_when_stopped(state_file: Path) -> None:
 
     pid = _dead_pid()
     write_record(_record(pid))
-    view = local_view()
+    view = local_view(Settings.from_environ(os.environ))
     assert view.record is None and view.speed is None and view.stale_pid == pid
     assert view.model_id == ""

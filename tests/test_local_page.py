@@ -1,5 +1,6 @@
 """The Models page's local-model panel through Streamlit's AppTest: start the real llama.cpp
-server with its button, see its model and state, turn real sandbox text on, stop it."""
+server with its button, see its model and state, turn real sandbox text and the local-only
+preset on and off, stop it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.local.sandbox_text import TEXT_ENV
 from core.local.state import STATE_ENV, read_record
-from core.policy import DEFAULT_POLICY
+from core.policy import DEFAULT_POLICY, load_policy
+from ui.components import dashboard_choices
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(300)
@@ -28,7 +30,7 @@ def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv(STATE_ENV, str(state))
     monkeypatch.delenv(TEXT_ENV, raising=False)
     yield state
-    os.environ.pop(TEXT_ENV, None)  # the page sets it in this process
+    dashboard_choices().sandbox_text = None  # the process-wide choice the page made
 
 
 def _models_page() -> AppTest:
@@ -58,10 +60,18 @@ def test_start_toggle_and_stop_from_the_models_page(page_env: Path) -> None:
         assert metrics["Context"] == "8,192 tokens"
         toggle = next(t for t in at.toggle if t.label.startswith("Real text"))
         toggle.set_value(True).run()
-        assert os.environ.get(TEXT_ENV) == "local"
+        assert TEXT_ENV not in os.environ  # a choice of the dashboard, not an env variable
+        assert dashboard_choices().sandbox_text is True
         assert any("written by the local model" in str(i.value) for i in at.info)
         next(t for t in at.toggle if t.label.startswith("Real text")).set_value(False).run()
-        assert TEXT_ENV not in os.environ
+        assert dashboard_choices().sandbox_text is False
+        assert not any("written by the local model" in str(i.value) for i in at.info)
+        next(t for t in at.toggle if t.label.startswith("Local only")).set_value(True).run()
+        assert not at.exception, at.exception
+        assert load_policy().routing.local_only
+        assert any("Local-only mode is on" in str(i.value) for i in at.info)
+        next(t for t in at.toggle if t.label.startswith("Local only")).set_value(False).run()
+        assert not load_policy().routing.local_only
     finally:
         _button(at, "Stop the local server").click().run()  # type: ignore[attr-defined]
     assert not at.exception, at.exception

@@ -4,6 +4,7 @@ written)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -89,6 +90,7 @@ def test_keys_from_streamlit_secrets_switch_a_provider_live(dashboard_env: Path)
     keys = at.table[0].value
     anthropic = keys[keys["name"] == "anthropic"].iloc[0]
     assert anthropic["key"] == "sk-…7e1d" and anthropic["mode"] == "live"
+    assert "ANTHROPIC_API_KEY" not in os.environ  # secrets reach the gateway, not the env
 
 
 # ── history ──────────────────────────────────────────────────────────────────────────────────

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from core.execution.events import RunEvent
 from ui.figures import breaker_rows, budget_rows, edited_policy, key_rows
 from core.planning.plan import parse_plan
 from core.policy import Policy
+from core.settings import Settings
 from ui.charts import provider_colours
 from ui.views import board_from_events, money, plan_from_rows, plan_rows, sandbox_banner
 
@@ -118,7 +120,7 @@ def test_a_running_task_shows_its_model_and_elapsed_time() -> None:
 
 def test_keys_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value-1234abcd")
-    rows = {r["name"]: r for r in key_rows(default_catalog(), {})}
+    rows = {r["name"]: r for r in key_rows(Settings.from_environ(os.environ), {})}
     assert rows["anthropic"]["key"] == "sk-…abcd"
     assert rows["openai"]["key"] == "not set"
     assert "secret" not in str(rows)

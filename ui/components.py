@@ -1,16 +1,24 @@
-"""Small Streamlit pieces every page uses: the sandbox banner, empty states, task cards."""
+"""Small Streamlit pieces every page uses: the dashboard's settings, the sandbox banner, empty
+states, task cards.
+
+``dashboard_settings`` is the dashboard's entry point in the sense of ``core.settings``: it
+reads the environment and ``.streamlit/secrets.toml`` once per page run into a ``Settings``
+that pages and background jobs pass down. Secrets never go into ``os.environ``.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import streamlit as st
 
-from core.catalog import Catalog, default_catalog
+from core.catalog import default_catalog
 from core.calls.gateway import Gateway
-from core.policy import load_policy
 from core.calls.resilience import BreakerBoard
+from core.settings import Settings
 from ui.live import LiveRuns
 from ui.views import HEADLINE_CHARS, TaskCard, sandbox_banner
 
@@ -28,28 +36,49 @@ STATUS_ICONS = {
 }
 
 
-def apply_secrets(catalog: Catalog) -> list[str]:
-    """Provider keys and base URLs from ``.streamlit/secrets.toml`` (top-level entries named
-    like the environment variables, e.g. ``ANTHROPIC_API_KEY = "..."``) for any not already set
-    in the environment, which wins. Returns the names applied (never the values)."""
+@dataclass
+class DashboardChoices:
+    """What a person chose for this dashboard process, over its environment (not saved)."""
+
+    sandbox_text: bool | None = None  # sandbox answers' text from the local model; None = env
+
+
+@st.cache_resource
+def dashboard_choices() -> DashboardChoices:
+    """The dashboard process's choices: every page and job sees the same ones."""
+    return DashboardChoices()
+
+
+def secret_values(names: Iterable[str]) -> dict[str, str]:
+    """The entries of ``.streamlit/secrets.toml`` among ``names`` (top-level entries named like
+    the environment variables, e.g. ``ANTHROPIC_API_KEY = "..."``) that hold a value."""
     try:
         secrets = {name: st.secrets[name] for name in st.secrets}
     except FileNotFoundError:  # no secrets file: the environment alone decides
-        return []
+        return {}
+    return {name: value for name in names
+            if isinstance(value := secrets.get(name), str) and value.strip()}
+
+
+def dashboard_settings() -> Settings:
+    """This page run's settings: the environment, with the secrets file filling any provider
+    key or base URL the environment leaves unset (the environment wins), and the process's
+    choices (real sandbox text) applied."""
+    catalog = default_catalog()
     names = {v for p in catalog.providers.values() for v in (p.key_env, p.base_url_env) if v}
-    applied = []
-    for name in sorted(names & secrets.keys()):
-        if not os.environ.get(name) and isinstance(secrets[name], str) and secrets[name]:
-            os.environ[name] = secrets[name]
-            applied.append(name)
-    return applied
+    environ = {**secret_values(names), **{k: v for k, v in os.environ.items() if v.strip()}}
+    settings = Settings.from_environ(environ)
+    text = dashboard_choices().sandbox_text
+    if text is None:
+        return settings
+    return settings.with_sandbox(text="local" if text else "generated")
 
 
 @st.cache_resource
 def shared_breakers() -> BreakerBoard:
     """The dashboard process's circuit breakers: every run started here feeds them, and the
     Models & budgets page shows their state."""
-    return BreakerBoard(load_policy().breaker)
+    return BreakerBoard(dashboard_settings().policy.breaker)
 
 
 @st.cache_resource
@@ -58,19 +87,23 @@ def live_runs() -> LiveRuns:
     return LiveRuns()
 
 
-def page_header(title: str, caption: str = "") -> tuple[Catalog, Gateway]:
-    """The page title, its caption and the sandbox banner; returns the catalog and a gateway
-    (for modes only: pages never call a provider themselves)."""
-    catalog = default_catalog()
-    gateway = Gateway(catalog)
+def page_header(title: str, caption: str = "") -> tuple[Settings, Gateway]:
+    """The page title, its caption and the sandbox (and local-only) banners; returns the page
+    run's settings and a gateway over them for every provider's mode (pages never call a
+    provider themselves: jobs do, with the settings)."""
+    settings = dashboard_settings()
+    gateway = settings.gateway(local_only=False)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title(title)
     if caption:
         st.caption(caption)
-    banner = sandbox_banner(gateway.modes(), catalog)
+    banner = sandbox_banner(gateway.modes(), settings.catalog)
     if banner:
         st.warning(banner, icon="🧪")
-    return catalog, gateway
+    if settings.local_only:
+        st.info("Local-only mode is on (`[routing] local_only` in the policy): every call goes "
+                "to a running local model. Turn it off on Models & budgets.", icon="💻")
+    return settings, gateway
 
 
 def empty_state(message: str) -> None:

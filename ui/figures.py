@@ -20,20 +20,22 @@ from core.ledger import Headline, HistoryFilter, Ledger, export_attempts, groupe
 from core.patterns.common import ModelAnswer
 from core.patterns.judge import JudgeScore
 from core.policy import Policy
-from core.secrets import mask_key, resolve_key
+from core.secrets import mask_key
+from core.settings import Settings
 from ui.views import money
 
 NO_BREAKER_CALLS = "closed (no calls yet)"
 
 
 # ── models and budgets ───────────────────────────────────────────────────────────────────────
-def key_rows(catalog: Catalog, modes: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One row per provider: mode and its key, masked (``sk-…9f2c``) or 'not set'."""
+def key_rows(settings: Settings, modes: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One row per provider: mode and its key (from the settings: environment or secrets),
+    masked (``sk-…9f2c``) or 'not set'."""
     return [{
         "provider": spec.label, "name": name, "mode": modes.get(name, "sandbox"),
-        "key": "local server" if spec.local else mask_key(resolve_key(spec)),
+        "key": "local server" if spec.local else mask_key(settings.keys.get(name)),
         "key variable": spec.base_url_env if spec.local else spec.key_env,
-    } for name, spec in catalog.providers.items()]
+    } for name, spec in settings.catalog.providers.items()]
 
 
 def breaker_rows(providers: Iterable[str], state: Mapping[str, Mapping[str, Any]] | None

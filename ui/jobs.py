@@ -17,8 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.catalog import Catalog, default_catalog
-from core.calls.gateway import Gateway
+from core.catalog import Catalog
 from ui.live import LiveRun
 from core.ledger.writer import Ledger
 from core.patterns.common import ledger_recorder
@@ -29,7 +28,7 @@ from core.planning.planner import PlanResult, plan_with_llm
 from core.calls.resilience import BreakerBoard
 from core.calls.context import CallContext
 from core.calls.factory import open_stack
-from core.policy import load_policy
+from core.settings import Settings
 from core.types import ChatRequest, ChatResult
 from core.execution.runs import RunSession
 
@@ -47,8 +46,8 @@ class CompareJob:
         max_tokens: the output limit of each answer.
         judge_model: when set, this model scores each answer 1–5 against ``rubric`` afterwards.
         rubric: what a good answer does (for the judge).
-        ledger: where the answers are recorded (default: the ledger of ``$ORCHESTRA_DB``).
-        catalog: the catalog (default: the shipped one).
+        settings: the dashboard's settings (catalog, policy, keys, ledger file, sandbox).
+        ledger: where the answers are recorded (default: the settings' ledger).
         breakers: the dashboard's shared circuit breakers (its calls feed them).
     """
 
@@ -56,8 +55,7 @@ class CompareJob:
         self, prompt: str | None, models: Sequence[str], *, template: str | None = None,
         variables: Mapping[str, str] | None = None, system: str | None = None,
         max_tokens: int = 600, judge_model: str | None = None, rubric: str = DEFAULT_RUBRIC,
-        ledger: Ledger | None = None, catalog: Catalog | None = None,
-        breakers: BreakerBoard | None = None,
+        settings: Settings, ledger: Ledger | None = None, breakers: BreakerBoard | None = None,
     ) -> None:
         self.models = list(models)
         self._breakers = breakers
@@ -71,8 +69,8 @@ class CompareJob:
             "prompt": prompt, "models": self.models, "template": template,
             "vars": dict(variables or {}), "system": system, "max_tokens": max_tokens,
         }
-        self._ledger = ledger or Ledger()
-        self._catalog = catalog or default_catalog()
+        self._settings = settings
+        self._ledger = ledger or settings.ledger()
         self._texts = {model: "" for model in self.models}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="compare", daemon=True)
@@ -95,10 +93,10 @@ class CompareJob:
             loop.close()
 
     async def _run(self) -> Comparison:
-        async with Gateway(self._catalog) as gateway:
+        async with self._settings.gateway() as gateway:
             with self._ledger.attempt_sink() as sink:
-                stack = open_stack(gateway, load_policy(), self._ledger, on_attempt=sink.add,
-                                   breakers=self._breakers)
+                stack = open_stack(gateway, self._settings.policy, self._ledger,
+                                   on_attempt=sink.add, breakers=self._breakers)
                 comparison = await compare(stack, **self._call, on_delta=self._delta,
                                            on_record=ledger_recorder(self._ledger))
                 self.comparison = comparison  # answers show while the judge works
@@ -143,10 +141,9 @@ def default_compare_models(catalog: Catalog, count: int = 3) -> list[str]:
 
 
 def save_ratings(stars: Mapping[str, int | None], best: str | None,
-                 ledger: Ledger | None = None) -> int:
+                 ledger: Ledger) -> int:
     """Record a person's ratings (attempt id → 1–5 or None) and best pick; returns how many
     answers were judged. Saving again replaces the earlier judgement of each answer."""
-    ledger = ledger or Ledger()
     for attempt_id, rating in stars.items():
         ledger.rate(attempt_id, rating, best=attempt_id == best, source="person")
     if best is not None and best not in stars:
@@ -154,15 +151,18 @@ def save_ratings(stars: Mapping[str, int | None], best: str | None,
     return len(stars) + (best is not None and best not in stars)
 
 
-def plan_with_model(demand: str, model_id: str, catalog: Catalog | None = None) -> PlanResult:
+def plan_with_model(demand: str, model_id: str, settings: Settings,
+                    breakers: BreakerBoard | None = None) -> PlanResult:
     """Plan ``demand`` with an LLM (JSON-schema output, one repair, offline fallback); blocks.
-    The planner's calls are written to the ledger (task ``plan``, no run yet)."""
+    The planner's calls are written to the ledger (task ``plan``, no run yet) and feed the
+    shared ``breakers``."""
 
     async def plan() -> PlanResult:
-        ledger = Ledger()
-        async with Gateway(catalog or default_catalog()) as gateway:
+        ledger = settings.ledger()
+        async with settings.gateway() as gateway:
             with ledger.attempt_sink() as sink:
-                stack = open_stack(gateway, load_policy(), ledger, on_attempt=sink.add)
+                stack = open_stack(gateway, settings.policy, ledger, on_attempt=sink.add,
+                                   breakers=breakers)
                 where = CallContext(task_id="plan", purpose="planner")
 
                 async def complete(request: ChatRequest) -> ChatResult:
@@ -189,9 +189,9 @@ def planner_models(catalog: Catalog) -> list[str]:
     return [m.id for m in sorted(able, key=lambda m: order[m.tier])]
 
 
-def start_run(plan: Plan, budget_usd: Decimal, catalog: Catalog | None = None,
+def start_run(plan: Plan, budget_usd: Decimal, settings: Settings,
               breakers: BreakerBoard | None = None) -> LiveRun:
-    """Start ``plan`` on a background thread with its own budget (ledger from $ORCHESTRA_DB),
-    feeding the shared circuit ``breakers`` when given."""
-    return LiveRun.start(RunSession(plan, budget_usd=budget_usd, catalog=catalog,
+    """Start ``plan`` on a background thread with its own budget, over the dashboard's
+    ``settings``, feeding the shared circuit ``breakers`` when given."""
+    return LiveRun.start(RunSession(plan, budget_usd=budget_usd, settings=settings,
                                     breakers=breakers))

@@ -1,5 +1,6 @@
 """The Models page's local-model panel: the llama.cpp server's state, model and measured speed,
-start and stop buttons, and the toggle that gives sandbox demos the local model's text.
+start and stop buttons, the toggle that gives sandbox demos the local model's text (a choice of
+this dashboard process) and the local-only preset (saved in the local policy file).
 
 ``local_view`` decides what to show (no streamlit); ``render_local_panel`` draws it.
 """
@@ -7,7 +8,6 @@ start and stop buttons, and the toggle that gives sandbox demos the local model'
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +18,12 @@ from core.ledger import Ledger
 from core.local import server
 from core.local.probe import Speed, measured_speed
 from core.local.registry import PROVIDER
-from core.local.sandbox_text import TEXT_ENV, banner
+from core.local.sandbox_text import banner
 from core.local.state import ServerRecord
+from core.policy import save_policy
+from core.settings import Settings
+from ui.components import dashboard_choices
+from ui.figures import edited_policy
 
 INSTALL_HINT = ("Local models are off: run `make local` once (it builds llama.cpp from source, "
                 "a few minutes; `make test` does it too), then start the server here or with "
@@ -35,6 +39,7 @@ class LocalView:
     stale_pid: int | None
     speed: Speed | None
     sandbox_text: bool
+    local_only: bool
 
     @property
     def model_id(self) -> str:
@@ -42,30 +47,35 @@ class LocalView:
         return f"{PROVIDER}:{self.record.model_id}" if self.record else ""
 
 
-def local_view(ledger: Ledger | None = None) -> LocalView:
-    """The server's state (a stale record is cleared), its model and its measured speed."""
+def local_view(settings: Settings, ledger: Ledger | None = None) -> LocalView:
+    """The server's state (a stale record is cleared), its model, its measured speed, and
+    whether sandbox text and local-only mode are on in ``settings``."""
     found = server.status()
     record = found.record
-    speed = measured_speed(ledger or Ledger(), f"{PROVIDER}:{record.model_id}") if record else None
+    ledger = ledger or settings.ledger()
+    speed = measured_speed(ledger, f"{PROVIDER}:{record.model_id}") if record else None
     return LocalView(installed=importlib.util.find_spec("llama_cpp") is not None,
                      record=record, speed=speed,
                      stale_pid=found.stale_cleared.pid if found.stale_cleared else None,
-                     sandbox_text=os.environ.get(TEXT_ENV, "") == "local")
+                     sandbox_text=settings.sandbox.text == "local",
+                     local_only=settings.local_only)
 
 
 def set_sandbox_text(on: bool) -> None:
-    """Turn real sandbox text on or off for this dashboard process (read when a gateway builds
-    its sandbox)."""
-    if on:
-        os.environ[TEXT_ENV] = "local"
-    else:
-        os.environ.pop(TEXT_ENV, None)
+    """Turn real sandbox text on or off for this dashboard process: every page's settings, and
+    the jobs started with them, have it from the next page run."""
+    dashboard_choices().sandbox_text = on
 
 
-def render_local_panel() -> None:
-    """Draw the panel (the Models page calls this)."""
+def set_local_only(settings: Settings, on: bool) -> None:
+    """Save the local-only preset (``[routing] local_only``) to the local policy file."""
+    save_policy(edited_policy(settings.policy, {"routing": {"local_only": on}}))
+
+
+def render_local_panel(settings: Settings) -> None:
+    """Draw the panel (the Models page calls this with its settings)."""
     st.subheader("Local model (llama.cpp, offline)")
-    view = local_view()
+    view = local_view(settings)
     if not view.installed:
         st.info(INSTALL_HINT, icon="💻")
         return
@@ -75,8 +85,22 @@ def render_local_panel() -> None:
         st.write("Stopped. Starting it registers the `local` provider: economy tier, $0.")
         if st.button("Start the local server", type="primary"):
             _act(server.up)
-        return
-    _running(view)
+    else:
+        _running(view)
+    _local_only_toggle(settings, view)
+
+
+def _local_only_toggle(settings: Settings, view: LocalView) -> None:
+    """The local-only preset: on only while a local model runs; off at any time."""
+    on = st.toggle("Local only: every call (plan, waves, patterns) to local models",
+                   value=view.local_only, disabled=view.record is None and not view.local_only,
+                   help="Saved as `[routing] local_only` in the local policy file; "
+                        "`--local-only` does the same for one command.")
+    if on != view.local_only:
+        _act(lambda: set_local_only(settings, on))
+    if view.local_only and view.record is None:
+        st.warning("Local-only mode is on but no local model runs: runs, Compare and Evals "
+                   "will stop with an error until you start the server or turn this off.")
 
 
 def _running(view: LocalView) -> None:

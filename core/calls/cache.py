@@ -64,7 +64,8 @@ class ResponseCache:
     dictionary reads, so a suite of hundreds of cases does not open the ledger per call);
     new entries and hit counts are written together in one transaction, ``FLUSH_S`` after the
     first change, by a timer thread the process waits for at exit (``flush`` writes them now).
-    Entries another process stores meanwhile are seen by the next session.
+    Entries another process stores meanwhile are seen by the next session; a new session in
+    the same process first has the earlier ones write theirs.
     """
 
     FLUSH_S = 0.2
@@ -87,7 +88,13 @@ class ResponseCache:
         return {str(key): (str(body), created) for key, body, created in rows}
 
     def lookup(self, key: str) -> ChatResult | None:
-        """The stored result for ``key`` when it is younger than the TTL (a hit is counted)."""
+        """The stored result for ``key`` when it is younger than the TTL (a hit is counted).
+        The first lookup reads the table, after the other caches of this process (earlier
+        sessions) have written what they still hold."""
+        if self._entries is None:
+            for other in list(_LIVE):
+                if other is not self:
+                    other.flush()
         with self._lock:
             if self._entries is None:
                 self._entries = self._load()

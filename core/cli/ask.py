@@ -24,7 +24,7 @@ from core.calls.factory import open_stack
 from core.calls.context import CallOutcome
 from core.routing.candidates import route_request_for
 from core.errors import ConfigError
-from core.local.only import add_flag as add_local_only_flag, gateway_for
+from core.local.only import add_flag as add_local_only_flag
 from core.prompts import get_template
 from core.types import ChatRequest, ChatResult
 
@@ -69,10 +69,10 @@ def _request(args: argparse.Namespace) -> tuple[ChatRequest, str | None]:
 
 
 async def _ask(args: argparse.Namespace, request: ChatRequest, pin: str | None) -> CallOutcome:
-    settings = Settings.from_environ(os.environ, db=args.db)
+    settings = Settings.from_environ(os.environ, db=args.db, local_only=args.local_only)
     ledger = settings.ledger()
     echo = args.stream and not args.json
-    async with gateway_for(args.local_only) or settings.gateway() as gateway:
+    async with settings.gateway() as gateway:
         with ledger.attempt_sink() as sink:
             policy = with_cache(settings.policy) if args.cache else settings.policy
             stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from decimal import Decimal
 
-from core.catalog import default_catalog
 from core.cli.output import print_json, print_table
 from core.cli.validate import usd_amount
 from core.evals import load_suite
 from core.evals.report import CaseResult, EvalReport
 from core.evals.session import eval_policy, evaluate
-from core.ledger import Ledger
+from core.settings import Settings
 
 BAR_WIDTH = 30
 OUTPUT_SHOWN = 300
@@ -96,14 +96,15 @@ def _print_failure(result: CaseResult) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    catalog = default_catalog()
-    suite = load_suite(args.suite, catalog)
+    settings = Settings.from_environ(os.environ, db=args.db)
+    suite = load_suite(args.suite, settings.catalog)
     for model in _models(args.models):
-        catalog.model(model)  # an unknown model is a one-line error before any call
+        settings.catalog.model(model)  # an unknown model is a one-line error before any call
     report = asyncio.run(evaluate(
-        suite, _models(args.models), ledger=None if args.no_ledger else Ledger(args.db),
-        policy=eval_policy(args.budget, cache=args.cache), repeat=args.repeat, judge_model=args.judge,
-        concurrency=args.concurrency, on_progress=None if args.json else progress_bar))
+        suite, _models(args.models), ledger=None if args.no_ledger else settings.ledger(),
+        policy=eval_policy(args.budget, settings.policy, cache=args.cache),
+        repeat=args.repeat, judge_model=args.judge, concurrency=args.concurrency,
+        on_progress=None if args.json else progress_bar, gateway=settings.gateway()))
     if args.json:
         print_json(report.to_json())
     else:

@@ -22,7 +22,7 @@ from core.settings import Settings
 from core.cli.output import parse_vars, print_json, print_table
 from core.cli.validate import check_max_tokens, positive_int, prompt_text, usd_amount
 from core.calls.factory import open_stack
-from core.local.only import add_flag as add_local_only_flag, gateway_for
+from core.local.only import add_flag as add_local_only_flag
 from core.calls.stack import CallStack
 from core.patterns import compare, moa, refine, vote
 from core.patterns.common import ModelAnswer, RecordHook, ledger_recorder
@@ -36,11 +36,12 @@ def _execute(args: argparse.Namespace,
              work: Callable[[CallStack, RecordHook], Awaitable[BaseModel]]) -> BaseModel:
     """Run one pattern on a fresh call stack; its calls and its comparison row go to the
     ledger."""
-    settings = Settings.from_environ(os.environ, db=args.db)
+    settings = Settings.from_environ(os.environ, db=args.db,
+                                     local_only=getattr(args, "local_only", False))
     ledger = settings.ledger()
 
     async def main() -> BaseModel:
-        async with gateway_for(getattr(args, "local_only", False)) or settings.gateway() as gateway:
+        async with settings.gateway() as gateway:
             with ledger.attempt_sink() as sink:
                 stack = open_stack(gateway, settings.policy, ledger, on_attempt=sink.add)
                 return await work(stack, ledger_recorder(ledger))

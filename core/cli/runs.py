@@ -16,7 +16,7 @@ from core.cli.output import print_json, print_table
 from core.cli.validate import check_budget, non_negative_int, plan_file, prompt_text
 from core.errors import ConfigError
 from core.ledger import HistoryFilter, Ledger, export_attempts, grouped_history
-from core.local.only import add_flag as add_local_only_flag, gateway_for
+from core.local.only import add_flag as add_local_only_flag
 from core.execution.resume import reconcile_interrupted
 from core.execution.runs import RunSession, new_run_id, plan_run
 from core.execution.summary import RunSummary
@@ -65,13 +65,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.demand and not args.plan:
         raise ConfigError('give a demand, e.g. orchestra run "compare A and B", or --plan FILE')
     budget = check_budget(args.budget)
-    settings = Settings.from_environ(os.environ, db=args.db)
+    settings = Settings.from_environ(os.environ, db=args.db, local_only=args.local_only)
     run_id = new_run_id()
     planned = asyncio.run(plan_run(args.demand or "", run_id=run_id, settings=settings,
-                                   planner=args.planner, plan_file=args.plan, budget_usd=budget,
-                                   gateway=gateway_for(args.local_only)))
+                                   planner=args.planner, plan_file=args.plan, budget_usd=budget))
     session = RunSession(planned.plan, run_id=run_id, budget_usd=budget, settings=settings,
-                         gateway=gateway_for(args.local_only),
                          policy=with_cache(settings.policy) if args.cache else None)
     if not args.json:
         note = f" ({'; '.join(planned.notes)})" if planned.notes else ""
@@ -80,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    settings = Settings.from_environ(os.environ, db=args.db)
+    settings = Settings.from_environ(os.environ, db=args.db, local_only=args.local_only)
     session = RunSession.resume(args.run_id, db_path=settings.db_path, force=args.force,
                                 budget_usd=check_budget(args.budget), settings=settings)
     return _finish(asyncio.run(_execute(session, args.json)), args.json)
@@ -165,6 +163,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     resume.add_argument("run_id")
     resume.add_argument("--force", action="store_true",
                         help="take over a run whose owner process was on another host")
+    add_local_only_flag(resume)
     resume.set_defaults(func=_resume)
     for parser in (run, resume):
         parser.add_argument("--budget",

@@ -27,6 +27,7 @@ from core.ledger.outcomes import record_outcomes
 from core.ledger.sink import AttemptSink
 from core.ledger.writer import Ledger
 from core.policy import Policy, load_policy
+from core.settings import Settings
 
 
 def eval_policy(budget_usd: Decimal | None, policy: Policy | None = None, *,
@@ -81,12 +82,13 @@ async def evaluate(suite: Suite, models: Sequence[str], *, ledger: Ledger | None
 
 class EvalJob:
     """An eval session on a background thread, for the dashboard: progress, then the report
-    (or the error that stopped it)."""
+    (or the error that stopped it). Its calls use the dashboard's ``settings`` (keys, sandbox,
+    ledger file) under ``policy``."""
 
-    def __init__(self, suite: Suite, models: Sequence[str], *, ledger: Ledger | None,
+    def __init__(self, suite: Suite, models: Sequence[str], *, settings: Settings,
                  policy: Policy, repeat: int = 1, judge_model: str | None = None) -> None:
         self.suite, self.models = suite, list(models)
-        self.ledger, self.policy = ledger, policy
+        self.settings, self.policy = settings, policy
         self.repeat, self.judge_model = repeat, judge_model
         self.done_count, self.total = 0, len(suite.cases) * len(self.models) * repeat
         self.report: EvalReport | None = None
@@ -94,10 +96,10 @@ class EvalJob:
         self._thread = threading.Thread(target=self._main, name="eval-job", daemon=True)
 
     @classmethod
-    def start(cls, suite: Suite, models: Sequence[str], *, ledger: Ledger | None,
+    def start(cls, suite: Suite, models: Sequence[str], *, settings: Settings,
               policy: Policy, repeat: int = 1, judge_model: str | None = None) -> "EvalJob":
         """A job, already running."""
-        job = cls(suite, models, ledger=ledger, policy=policy, repeat=repeat,
+        job = cls(suite, models, settings=settings, policy=policy, repeat=repeat,
                   judge_model=judge_model)
         job._thread.start()
         return job
@@ -107,9 +109,12 @@ class EvalJob:
 
     def _main(self) -> None:
         try:
+            gateway = self.settings.gateway(
+                max_in_flight_per_provider=self.policy.concurrency.per_provider)
             self.report = asyncio.run(evaluate(
-                self.suite, self.models, ledger=self.ledger, policy=self.policy,
-                repeat=self.repeat, judge_model=self.judge_model, on_progress=self._progress))
+                self.suite, self.models, ledger=self.settings.ledger(), policy=self.policy,
+                repeat=self.repeat, judge_model=self.judge_model, on_progress=self._progress,
+                gateway=gateway))
         except Exception as exc:  # shown on the page; the thread must not die silently
             self.error = exc
 

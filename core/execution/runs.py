@@ -35,6 +35,7 @@ from core.execution.summary import RunSummary, summarize
 from core.ledger import Ledger, TaskRow
 from core.ledger.records import from_unix
 from core.ledger.sink import AttemptSink
+from core.local.only import gateway_type
 from core.patterns import run_pattern_task
 from core.patterns.common import PatternRecord
 from core.planning.choose import PlannerChoice, cheapest_json_model, make_plan
@@ -129,7 +130,8 @@ class RunSession:
         plan.check_models(self.catalog)
         self.budget_usd = self.policy.budget.per_run_usd
         self.ledger = Ledger(db_path or (settings.db_path if settings else None))
-        self._gateway = gateway
+        self._owns_gateway = gateway is None  # built here (so a config error shows at once)
+        self._gateway = gateway or self._new_gateway()
         self._breakers = breakers
         self.executor = Executor(plan, self._run_task, run_id=self.run_id,
                                  max_concurrency=self.policy.concurrency.per_run,
@@ -157,7 +159,7 @@ class RunSession:
 
     async def run(self) -> RunSummary:
         """Run the plan to the end (or until cancelled) and return its summary."""
-        gateway = self._gateway or self._new_gateway()
+        gateway = self._gateway
         modes = {gateway.mode(t) for t in self.catalog.providers}
         mode = "mixed" if len(modes) > 1 else modes.pop()
         self.ledger.start_run(self.run_id, self.plan.demand, mode, self.budget_usd,
@@ -170,7 +172,7 @@ class RunSession:
                 await self.executor.run()
         finally:
             self._sink.close()
-            if self._gateway is None:
+            if self._owns_gateway:
                 await gateway.aclose()
         available = sum(1 for p in self.catalog.providers if gateway.available(p))
         summary = summarize(self.executor, self.catalog, self.policy.baseline_model(self.catalog),
@@ -186,7 +188,8 @@ class RunSession:
         in_flight = self.policy.concurrency.per_provider
         if self.settings is not None:
             return self.settings.gateway(max_in_flight_per_provider=in_flight)
-        return Gateway(self.catalog, max_in_flight_per_provider=in_flight)
+        kind = gateway_type(self.policy.routing.local_only)
+        return kind(self.catalog, max_in_flight_per_provider=in_flight)
 
     # ── one task ─────────────────────────────────────────────────────────────────────────
     async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:

@@ -7,7 +7,8 @@ models; premium and balanced tasks fall down to the economy tier, where local mo
 call to any other model is refused before it is sent. The savings baseline is untouched: the
 summary still says what the premium model would have cost.
 
-``--local-only`` on ``ask``, ``run`` and ``compare`` uses ``gateway_for``.
+``Settings.gateway`` builds one when local-only is on: ``[routing] local_only = true`` in the
+policy (the preset), or ``--local-only`` on ``ask``, ``run`` and ``compare``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import argparse
 from collections.abc import AsyncIterator
 
 from core.calls.gateway import Gateway
-from core.catalog import Catalog, default_catalog
+from core.catalog import Catalog
 from core.errors import ConfigError
-from core.policy import load_policy
 from core.types import ChatRequest, ChatResult, StreamEvent
 
-NO_LOCAL_MODEL = ("--local-only needs a running local model; start one with "
-                  "`orchestra local up` (or set OLLAMA_HOST to your Ollama server)")
+NO_LOCAL_MODEL = ("local-only mode (--local-only, or [routing] local_only in the policy) needs a "
+                  "running local model; start one with `orchestra local up` (or set "
+                  "OLLAMA_HOST to your Ollama server), or turn local-only off")
 
 
 class LocalOnlyGateway(Gateway):
@@ -45,7 +46,7 @@ class LocalOnlyGateway(Gateway):
         """Refuse a model that is not local, with the fix."""
         spec = self.catalog.model(model_id)
         if not self.available(spec.provider):
-            raise ConfigError(f"{model_id} is not a running local model and --local-only is on; "
+            raise ConfigError(f"{model_id} is not a running local model and local-only mode is on; "
                               f"use one of: {', '.join(self.local_models())}")
 
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -60,14 +61,9 @@ class LocalOnlyGateway(Gateway):
             yield event
 
 
-def gateway_for(local_only: bool, catalog: Catalog | None = None) -> Gateway | None:
-    """A ``LocalOnlyGateway`` (with the policy's per-provider limit) when ``local_only``;
-    None otherwise, so the caller builds its usual gateway."""
-    if not local_only:
-        return None
-    policy = load_policy()
-    return LocalOnlyGateway(catalog or default_catalog(),
-                            max_in_flight_per_provider=policy.concurrency.per_provider)
+def gateway_type(local_only: bool) -> type[Gateway]:
+    """The gateway class for a policy: ``LocalOnlyGateway`` when local-only is on."""
+    return LocalOnlyGateway if local_only else Gateway
 
 
 def add_flag(parser: argparse.ArgumentParser) -> None:
