@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from sklearn.base import TransformerMixin
 from sklearn.linear_model import LinearRegression, Ridge
 
-from core.routing.features import Row, as_texts, make_features, similarity_features
+from core.routing.compiled import Row
+from core.routing.features import as_texts, make_features, similarity_features
 
 Matrix = NDArray[np.float64]
 DEFAULT_SEED = 11

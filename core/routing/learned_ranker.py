@@ -29,7 +29,7 @@ from core.ledger.writer import Ledger
 from core.policy import Policy, RoutingSettings
 from core.routing.candidates import Candidate, RouteRequest
 from core.routing.evaluation import cross_validate as choose_hyper
-from core.routing.features import compiled, rows
+from core.routing.compiled import compiled, rows
 from core.routing.learned import (
     DEFAULT_SEED,
     Hyper,
