@@ -8,7 +8,9 @@ Training is ``train_from_ledger`` (read every outcome, pivot, fit features, ridg
 lines and the neighbourhood index, save the model file); a decision is ``LearnedRanker.rank``
 over every catalog candidate for the first prompt of each RouterBench test file (prompts
 not in the ledger), timed one call at a time after a warm-up, and then the whole
-``Router.route`` with the ranker in front.
+``Router.route`` with the ranker in front. Training uses the default features (word TF-IDF);
+a retrain with cross-validation may choose any set of ``CV_FEATURES``, so ``rank`` is also
+timed with quality heads fitted on each of the others (same outcomes, same index).
 
 Run: ``.venv/bin/python bench/learned_bench.py [--outcomes 10000] [--decisions 2000]``;
 with ``--features [SET ...]``, instead, the mean cross-validated AIQ of every feature set on each train
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,9 +36,15 @@ from core.ledger import Ledger  # noqa: E402
 from core.ledger.outcomes import OutcomeRecord, record_outcomes  # noqa: E402
 from core.policy import Policy, RoutingSettings  # noqa: E402
 from core.routing.candidates import Candidate, RouteRequest  # noqa: E402
-from core.routing.evaluation import cross_validate, priced  # noqa: E402
+from core.ledger.outcomes import outcomes_frame  # noqa: E402
+from core.routing.evaluation import CV_FEATURES, cross_validate, priced  # noqa: E402
 from core.routing.features import FEATURE_SETS  # noqa: E402
-from core.routing.learned_ranker import LearnedRanker, train_from_ledger  # noqa: E402
+from core.routing.learned import OutcomeTable, QualityModel  # noqa: E402
+from core.routing.learned_ranker import (  # noqa: E402
+    LearnedRanker,
+    TrainedRouter,
+    train_from_ledger,
+)
 from core.routing.router import Router  # noqa: E402
 from core.routing.routerbench import outcome_records, read_routerbench  # noqa: E402
 
@@ -124,6 +133,17 @@ def main() -> None:
             "Router.route + ranker": [_time_ms(lambda r=r: router.route(r), args.decisions // 2)
                                       for r in requests],
         }
+        table = OutcomeTable.from_frame(outcomes_frame(ledger))
+        for features in CV_FEATURES:
+            if features == trained.model.hyper.features:
+                continue
+            hyper = replace(trained.model.hyper, features=features)
+            other = LearnedRanker(TrainedRouter(QualityModel.fit(table, hyper),
+                                                trained.neighbourhood, trained.output_tokens),
+                                  settings)
+            timings[f"  rank, {features} features"] = [
+                _time_ms(lambda r=r, o=other: o.rank(r, viable), args.decisions // 4)
+                for r in requests]
     print(machine_line())
     print(f"outcomes stored: {stored} ({len(trained.model.models)} models, "
           f"{len(trained.neighbourhood.known)} prompts)")
