@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.ledger.files import ExportFormat, copy_to_file
 from core.ledger.records import RatingRecord, ledger_money, utc_now
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # DuckDB builds the frames; a process that only makes calls never loads pandas
+    import pandas as pd
+
     from core.ledger.writer import Ledger
 
 OutcomeSource = Literal["person", "judge", "eval", "import"]

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.catalog import Price
 from core.errors import ConfigError
 from core.ledger.writer import Ledger
 from core.types import Mode
+
+if TYPE_CHECKING:  # DuckDB builds the frames; a process that only makes calls never loads pandas
+    import pandas as pd
 
 MTOK = Decimal(1_000_000)
 GroupBy = Literal["provider", "model", "tier", "day"]
