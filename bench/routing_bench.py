@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.routing.budget import BudgetManager  # noqa: E402
 from core.catalog import default_catalog  # noqa: E402
 from core.policy import Policy  # noqa: E402
 from core.routing.candidates import RouteRequest  # noqa: E402
 from core.routing.router import Router  # noqa: E402
+from core.routing.state import routing_state  # noqa: E402
 
 SCENARIOS: dict[str, list[RouteRequest]] = {
     "complexity given, no capability": [
@@ -47,11 +47,10 @@ SCENARIOS: dict[str, list[RouteRequest]] = {
 def _router() -> Router:
     catalog = default_catalog()
     policy = Policy()
-    router = Router(catalog, policy, budget=BudgetManager(policy.budget),
-                    available=lambda provider: True)
+    state = routing_state(policy, configured=lambda provider: True)
     for model in catalog.models:
-        router.latency.observe(model, 400.0)
-    return router
+        state.latency.observe(model, 400.0)
+    return Router(catalog, policy, state)
 
 
 def measure(requests: list[RouteRequest], decisions: int) -> list[float]:
@@ -64,7 +63,7 @@ def measure(requests: list[RouteRequest], decisions: int) -> list[float]:
         start = time.perf_counter_ns()
         decision = router.route(request)
         elapsed = time.perf_counter_ns() - start
-        router.shares.record(catalog.models[decision.model].provider)
+        router.state.shares.record(catalog.models[decision.model].provider)
         if i >= 1000:  # warm-up done
             timings.append(elapsed / 1000)
     return timings

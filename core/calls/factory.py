@@ -66,8 +66,9 @@ def open_stack(gateway: GatewayLike, policy: Policy, ledger: Ledger, *,
 
 
 def policy_ranker(policy: Policy, ledger: Ledger) -> Ranker | None:
-    """The ranker ``[routing] mode`` asks for: None for the heuristic, else the learned one
-    trained on the ledger's outcomes (imported only then: scikit-learn is heavy to load)."""
+    """The ranker ``[routing] mode`` puts before the router's heuristic: None in heuristic
+    mode (the heuristic decides alone), else the learned one trained on the ledger's outcomes
+    (imported only then: scikit-learn is heavy to load)."""
     if policy.routing.mode != "learned":
         return None
     from core.routing.learned_ranker import learned_ranker_for

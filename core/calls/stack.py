@@ -4,8 +4,9 @@
 same behaviours for every caller — run tasks, patterns, the judge, planners, scorers, ``ask``
 and the dashboard — in one place, outermost first:
 
-1. **route**: the router (heuristic or a ranker) picks a primary model and its fallback
-   chain, unless the caller pinned one; ``fallback=False`` keeps a pinned model alone.
+1. **route**: the router (an optional ranker such as the learned one, then the heuristic)
+   picks a primary model and its fallback chain, unless the caller pinned one;
+   ``fallback=False`` keeps a pinned model alone.
 2. **fallback**: each model of the chain in turn; a context-length failure reroutes to bigger
    windows; when all fail, ``AllModelsFailed`` keeps every cause (``BudgetExceeded`` when
    budgets ruled every model out).

@@ -1,17 +1,21 @@
-"""The router: task → complexity → tier → viable candidates → ranked → capped → primary + fallbacks.
+"""The router: filter the candidates, ask the rankers, apply the cap, build the chain.
 
-Candidates of a tier are filtered by capability, context window (prompt + max output),
-availability (key or sandbox; providers whose key failed are marked unavailable), breaker state
-and budget; ranked by expected cost (price × estimated tokens; an unpriced model is ranked at its
-tier's priciest price and flagged) with observed latency as tie-break. The concentration cap then
-keeps any provider under its share of calls. Every decision carries a one-line reason.
+Every model of the tiers the rankers may draw from (all of them when an optional ranker goes
+first, else the heuristic's tier and those it falls to) is filtered by capability, context
+window (prompt + max output), availability (key or sandbox; providers whose key failed are
+marked unavailable), breaker state and budget. The viable ones go to the rankers (``core/routing/rankers.py``): an optional ranker first (e.g. the
+learned one, not asked when the request pins a tier), then the heuristic
+(``core/routing/heuristic.py``: complexity → tier → cheapest), which decides whenever the
+first abstains. The concentration cap then keeps any provider under its share of calls, and
+the ranking gives the fallback chain. Every decision carries a one-line reason: the
+abstentions, the ranking's explanation, the cap, and the skips a user should know about.
 
 The hot path builds no pydantic objects: per-tier candidate lists are computed once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,8 +26,8 @@ from core.policy import Policy
 from core.pricing import MTOK
 from core.calls.resilience import BreakerBoard
 from core.routing.candidates import Candidate, RouteRequest
-from core.routing.complexity import classify
-from core.routing.rankers import Ranker
+from core.routing.heuristic import HeuristicRanker, complexity_of, fall_down, scored
+from core.routing.rankers import Ranker, Ranking
 from core.routing.state import RoutingState, ShareTracker
 
 SkipKind = Literal["route_only", "capability", "context", "unavailable", "not_configured",
@@ -78,9 +82,8 @@ class Router:
         catalog, policy: what exists and the rules.
         state: budgets, breakers, shares, latency, availability and ratings (see
             ``RoutingState``); by default an empty state with no budget.
-        ranker: ranks viable candidates of every tier first (e.g. the learned ranker); when it
-            abstains, the heuristic (complexity → tier → cheapest, a model rated below the
-            quality bar last in its tier) decides.
+        ranker: ranks viable candidates of every tier before the heuristic (e.g. the learned
+            ranker); when it abstains, the heuristic decides and the reason says why.
     """
 
     def __init__(self, catalog: Catalog, policy: Policy | None = None,
@@ -101,59 +104,23 @@ class Router:
     # ── the decision ─────────────────────────────────────────────────────────────────────
     def route(self, request: RouteRequest) -> RouteDecision:
         """Choose a primary model and its fallbacks for one task; never calls anything."""
-        complexity, head = self._complexity(request)
+        request = scored(request)
+        heuristic = self._heuristic()
         if request.model:
-            return self._pinned(request, complexity)
-        skipped: list[Skipped] = []
-        if self.ranker is not None and request.tier is None:
-            decision = self._by_ranker(self.ranker, request, complexity, skipped)
-            if isinstance(decision, RouteDecision):
-                return decision
-            head = f"{decision}; {head}"
-        tier = request.tier or self.policy.tiers.tier_for(complexity)
-        head = f"tier {tier} pinned ({head})" if request.tier else f"{head} → {tier}"
-        rooms: dict[str, Decimal] = {}
-        tiers = _tier_order(tier)
-        ranked = self._ranked(tiers[0], request, skipped, rooms)
-        chosen_tier = tiers[0]
-        for lower in tiers[1:]:
-            if ranked:
-                break
-            ranked, chosen_tier = self._ranked(lower, request, skipped, rooms), lower
-        if not ranked:
-            raise _no_route(head, skipped)
-        primary, cap_note = self._apply_cap(ranked)
-        fallbacks = self._fallbacks(primary, ranked, tiers[tiers.index(chosen_tier) + 1:], request, rooms)
-        notes = [head]
-        if chosen_tier != tier:
-            notes.append(f"no viable {tier} model → {chosen_tier}")
-        notes.append(_why_primary(primary, ranked, request.capabilities))
-        rated = self.state.poorly_rated
-        notes.extend(f"{c.id} {rated[c.id]} → ranked last" for c in ranked
-                     if c.id in rated and c is not primary
-                     and (c.out_rate, c.in_rate) <= (primary.out_rate, primary.in_rate))
-        if cap_note:
-            notes.append(cap_note)
-        notes.extend(_skip_notes(skipped))
-        return RouteDecision(complexity, chosen_tier, primary.id, fallbacks, "; ".join(notes),
-                             skipped, primary.unpriced)
-
-    def _by_ranker(self, ranker: Ranker, request: RouteRequest, complexity: int,
-                   skipped: list[Skipped]) -> RouteDecision | str:
-        """The ranker's decision over every viable candidate of every tier, or why it abstained
-        (the heuristic then decides, and quotes that reason)."""
-        rooms: dict[str, Decimal] = {}
-        viable = [c for tier in TIERS for c in self._ranked(tier, request, skipped, rooms)]
-        if not viable:
-            raise _no_route(f"{ranker.name} ranker", skipped)
-        ranking = ranker.rank(request, viable)
-        if ranking.abstained:
-            return f"{ranker.name} ranker abstained ({ranking.reason}) → heuristic"
-        order = ranking.order
-        primary, cap_note = self._apply_cap(order)
-        fallbacks = [c.id for c in order if c is not primary]
-        notes = [f"{ranker.name}: {ranking.reason}", cap_note, *_skip_notes(skipped)]
-        return RouteDecision(complexity, primary.tier, primary.id, fallbacks,
+            return self._pinned(request, heuristic)
+        rankers: tuple[Ranker, ...] = (heuristic,)
+        if self.ranker is None or request.tier is not None:  # a pinned tier: heuristic only
+            viable, skips = self._viable(request, heuristic.tiers_for(request))
+        else:
+            rankers = (self.ranker, heuristic)
+            viable, skips = self._viable(request, TIERS)
+            viable = heuristic.ordered(request, viable)
+        ranker, ranking, notes, tiers = _consult(rankers, request, viable, skips)
+        primary, cap_note = self._apply_cap(ranking.order)
+        skipped = _reported(skips, tiers)
+        notes += [ranking.explain(ranker.name, primary), cap_note, *_skip_notes(skipped)]
+        return RouteDecision(complexity_of(request), primary.tier, primary.id,
+                             [c.id for c in ranking.fallbacks(primary)],
                              "; ".join(n for n in notes if n), skipped, primary.unpriced)
 
     def bigger_context(self, request: RouteRequest, failed_model: str,
@@ -164,52 +131,46 @@ class Router:
         """
         failed = self._candidates[failed_model]
         excluded = set(exclude) | {failed_model}
-        rooms: dict[str, Decimal] = {}
+        viable, _ = self._viable(request, TIERS)
+        ordered = self._heuristic().ordered(request, viable)
         index = TIERS.index(failed.tier)
         order = [failed.tier, *TIERS[index + 1:], *reversed(TIERS[:index])]
-        out: list[str] = []
-        for tier in order:
-            for cand in self._ranked(tier, request, [], rooms):
-                if cand.context > failed.context and cand.id not in excluded:
-                    out.append(cand.id)
-        return out
+        return [c.id for tier in order for c in ordered
+                if c.tier == tier and c.context > failed.context and c.id not in excluded]
 
     # ── steps ────────────────────────────────────────────────────────────────────────────
-    def _complexity(self, request: RouteRequest) -> tuple[int, str]:
-        if request.complexity is not None:
-            return request.complexity, f"complexity {request.complexity}"
-        score = classify(request.text, request.kind, request.dependencies, request.capabilities)
-        return score.score, f"complexity {score.score}"
+    def _heuristic(self) -> HeuristicRanker:
+        """The heuristic ranker over a snapshot of the state taken now."""
+        return HeuristicRanker(self.policy.tiers, self.state.snapshot())
 
-    def _pinned(self, request: RouteRequest, complexity: int) -> RouteDecision:
+    def _pinned(self, request: RouteRequest, heuristic: HeuristicRanker) -> RouteDecision:
         pinned = self._candidates[self.catalog.model(request.model or "").id]
-        skipped: list[Skipped] = []
-        rooms: dict[str, Decimal] = {}
-        tiers = _tier_order(pinned.tier)
-        ranked = [c for c in self._ranked(pinned.tier, request, skipped, rooms) if c is not pinned]
-        fallbacks = self._fallbacks(pinned, [pinned, *ranked], tiers[1:], request, rooms)
+        viable, skips = self._viable(request, fall_down(pinned.tier))
+        ranking = heuristic.from_tier(request, viable, pinned.tier)
         reason = f"model pinned: {pinned.id} ({pinned.tier})"
-        return RouteDecision(complexity, pinned.tier, pinned.id, fallbacks, reason, skipped,
-                             pinned.unpriced)
+        return RouteDecision(complexity_of(request), pinned.tier, pinned.id,
+                             [c.id for c in ranking.fallbacks(pinned)], reason,
+                             _reported(skips, ranking.tiers), pinned.unpriced)
 
-    def _ranked(self, tier: str, request: RouteRequest, skipped: list[Skipped],
-                rooms: dict[str, Decimal]) -> list[Candidate]:
-        """The viable candidates of a tier, cheapest expected cost first (latency breaks ties)."""
+    def _viable(self, request: RouteRequest, tiers: Sequence[Tier]
+                ) -> tuple[list[Candidate], dict[Tier, list[Skipped]]]:
+        """The candidates of ``tiers`` that pass the filters (tier by tier, by list price) and
+        each tier's skipped ones."""
         prompt = request.estimated_prompt_tokens()
         out_tokens = request.max_output_tokens
         need = prompt + out_tokens
         caps = request.capabilities
-        viable: list[tuple[bool, float, float, Candidate]] = []
-        for cand in self._by_tier[tier]:
-            rejection = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
-            if rejection is not None:
-                skipped.append(Skipped(cand.id, *rejection))
-                continue
-            cost = cand.in_rate * prompt + cand.out_rate * out_tokens
-            viable.append((cand.id in self.state.poorly_rated, cost,
-                           self.state.latency.get(cand.id), cand))
-        viable.sort(key=_rank_key)
-        return [v[3] for v in viable]
+        rooms: dict[str, Decimal] = {}
+        skips: dict[Tier, list[Skipped]] = {tier: [] for tier in TIERS}
+        viable: list[Candidate] = []
+        for tier in tiers:
+            for cand in self._by_tier[tier]:
+                rejection = self._rejection(cand, caps, need, prompt, out_tokens, rooms)
+                if rejection is None:
+                    viable.append(cand)
+                else:
+                    skips[tier].append(Skipped(cand.id, *rejection))
+        return viable, skips
 
     def _rejection(self, cand: Candidate, caps: tuple[str, ...], need: int, prompt: int,
                    out_tokens: int, rooms: dict[str, Decimal]) -> tuple[SkipKind, str] | None:
@@ -251,40 +212,32 @@ class Router:
                 return cand, f"{pct} → skipped"
         return top, f"{pct} but no other provider can take it → cap yields"
 
-    def _fallbacks(self, primary: Candidate, ranked: list[Candidate], lower_tiers: tuple[str, ...],
-                   request: RouteRequest, rooms: dict[str, Decimal]) -> list[str]:
-        """Other providers of the tier, then the primary's provider, then lower tiers."""
-        others = [c.id for c in ranked if c.provider != primary.provider]
-        same = [c.id for c in ranked if c.provider == primary.provider and c is not primary]
-        chain = others + same
-        for tier in lower_tiers:
-            chain.extend(c.id for c in self._ranked(tier, request, [], rooms))
-        seen = {primary.id}
-        return [m for m in chain if not (m in seen or seen.add(m))]  # type: ignore[func-returns-value]
+
+def _consult(rankers: Sequence[Ranker], request: RouteRequest, viable: list[Candidate],
+             skips: dict[Tier, list[Skipped]]) -> tuple[Ranker, Ranking, list[str], list[Tier]]:
+    """The first ranker that does not abstain and its ranking, the abstentions before it (as
+    notes) and the tiers the rankings asked drew from; no route when the last one abstains."""
+    notes: list[str] = []
+    tiers: list[Tier] = []
+    *optional, last = rankers
+    for ranker, after in zip(optional, rankers[1:]):
+        if not viable:  # nothing for an optional ranker to rank
+            raise _no_route(f"{ranker.name} ranker", _reported(skips, TIERS))
+        ranking = ranker.rank(request, viable)
+        tiers.extend(ranking.tiers)
+        if not ranking.abstained:
+            return ranker, ranking, notes, tiers
+        notes.append(f"{ranker.name} ranker abstained ({ranking.reason}) → {after.name}")
+    ranking = last.rank(request, viable)
+    tiers.extend(ranking.tiers)
+    if ranking.abstained:
+        raise _no_route("; ".join([*notes, ranking.reason]), _reported(skips, tiers))
+    return last, ranking, notes, tiers
 
 
-_ORDERS: dict[str, tuple[Tier, ...]] = {
-    "economy": ("economy", "balanced"),  # nothing below economy: one tier up, last
-    "balanced": ("balanced", "economy"),
-    "premium": ("premium", "balanced", "economy"),
-}
-
-
-def _tier_order(tier: str) -> tuple[Tier, ...]:
-    """A tier followed by the tiers below it, nearest first (economy: then balanced)."""
-    return _ORDERS[tier]
-
-
-def _rank_key(item: tuple[bool, float, float, Candidate]) -> tuple[bool, float, float]:
-    return item[0], item[1], item[2]
-
-
-def _why_primary(primary: Candidate, ranked: list[Candidate], caps: tuple[str, ...]) -> str:
-    what = "cheapest" if primary is ranked[0] else "next cheapest"
-    text = f"{primary.id} {what}" + (f" with {', '.join(caps)}" if caps else "")
-    if primary.unpriced:
-        text += f" (unpriced: ranked at {primary.tier}'s priciest)"
-    return text
+def _reported(skips: dict[Tier, list[Skipped]], tiers: Iterable[Tier]) -> list[Skipped]:
+    """The skipped candidates of ``tiers`` (each tier once, in the order given)."""
+    return [s for tier in dict.fromkeys(tiers) for s in skips[tier]]
 
 
 def _skip_notes(skipped: list[Skipped]) -> list[str]:

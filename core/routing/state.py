@@ -1,8 +1,10 @@
 """Routing state: what routing decisions depend on, owned by one session and fed by the call
 stack — budgets, breakers, the providers' shares of calls, latency and availability.
 
-The router only reads it (a ranker never sees it at all); the call stack's admission step is
-the one writer: it reserves budget, takes a breaker slot and counts the call's share.
+The router only reads it: its filters and the concentration cap read the live state, and the
+heuristic ranker sees a ``RoutingSnapshot`` (latency and ratings, copied when a decision
+starts). The call stack's admission step is the one writer: it reserves budget, takes a breaker
+slot and counts the call's share.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ class LatencyTracker:
         """The model's average latency; 0 for a model not seen yet (so it gets tried)."""
         return self._ms.get(model, 0.0)
 
+    def snapshot(self) -> dict[str, float]:
+        """A copy of every seen model's average latency (ms)."""
+        return dict(self._ms)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    """What a ranker may read of the routing state, copied when a decision starts.
+
+    Attributes:
+        latency_ms: each seen model's average latency (a model not in it counts as 0 ms).
+        poorly_rated: model → why people or a judge rated it below the quality bar.
+    """
+
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+    poorly_rated: Mapping[str, str] = field(default_factory=dict)
+
 
 @dataclass
 class RoutingState:
@@ -121,6 +140,10 @@ class RoutingState:
     def mark_available(self, provider: str) -> None:
         """Put a provider back into routing."""
         self.unavailable.pop(provider, None)
+
+    def snapshot(self) -> RoutingSnapshot:
+        """What rankers may see of this state now (latency and ratings, copied)."""
+        return RoutingSnapshot(self.latency.snapshot(), dict(self.poorly_rated))
 
 
 def routing_state(policy: Policy, *, configured: Callable[[str], bool] | None = None,
