@@ -142,13 +142,11 @@ def _planner(count: int) -> tuple[Counter[str], float]:
     import time
 
     from core.execution.runs import plan_run
-    from core.local.only import LocalOnlyGateway
     from core.settings import Settings
 
     async def plan(demand: str, index: int) -> str:
-        async with LocalOnlyGateway() as gateway:
-            result = await plan_run(demand, run_id=f"bench-plan-{index}", planner="llm",
-                                    gateway=gateway, settings=Settings.from_environ(os.environ))
+        result = await plan_run(demand, run_id=f"bench-plan-{index}", planner="llm",
+                                settings=Settings.from_environ(os.environ, local_only=True))
         return result.source
 
     outcomes: Counter[str] = Counter()

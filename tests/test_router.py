@@ -152,6 +152,16 @@ def test_pinned_model_and_pinned_tier(catalog):
     assert decision.tier == "premium" and decision.reason.startswith("tier premium pinned")
 
 
+def test_a_pinned_model_tried_alone_has_the_pinned_decision_without_fallbacks(catalog):
+    router = _router(catalog)
+    request = RouteRequest("write a haiku about tea", model="openai:gpt-4o")
+    full, alone = router.route(request), router.pinned_alone(request)
+    assert (alone.model, alone.tier, alone.complexity, alone.reason) == (
+        full.model, full.tier, full.complexity, full.reason)
+    assert full.fallbacks and alone.fallbacks == [] and alone.skipped == []
+    assert alone.chain() == ["openai:gpt-4o"]
+
+
 def test_unpriced_models_rank_at_the_tiers_priciest_and_are_flagged(catalog):
     models = dict(catalog.models)
     models["ollama:llama3.2"] = models["ollama:llama3.2"].model_copy(update={"price": None})

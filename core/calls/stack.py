@@ -150,7 +150,9 @@ class CallStack:
         """
         if route is None:
             route = route_request_for(request, stream=stream, model=request.model or None)
-        decision = decision or self.router.route(route)
+        if decision is None:
+            alone = not fallback and bool(route.model)
+            decision = self.router.pinned_alone(route) if alone else self.router.route(route)
         call = _Call(request, route, decision, context, on_event or self.on_event,
                      time.monotonic() + self.deadline_s, on_delta, validate, why=decision.reason)
         chain = decision.chain() if fallback else [decision.model]

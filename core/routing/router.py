@@ -123,6 +123,15 @@ class Router:
                              [c.id for c in ranking.fallbacks(primary)],
                              "; ".join(n for n in notes if n), skipped, primary.unpriced)
 
+    def pinned_alone(self, request: RouteRequest) -> RouteDecision:
+        """The decision for a pinned model tried on its own (the stack's ``fallback=False``):
+        no other candidate is examined, so it has no fallbacks and no skips to report. The
+        pinned model's budget, breaker and cap are still checked when the stack admits it."""
+        request = scored(request)
+        pinned = self._candidates[self.catalog.model(request.model or "").id]
+        return RouteDecision(complexity_of(request), pinned.tier, pinned.id, [],
+                             f"model pinned: {pinned.id} ({pinned.tier})", [], pinned.unpriced)
+
     def bigger_context(self, request: RouteRequest, failed_model: str,
                        exclude: Iterable[str] = ()) -> list[str]:
         """After ``ContextLengthExceeded``: viable models with a bigger window, any tier.
