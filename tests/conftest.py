@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +63,15 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
                        str(tmp_path_factory.mktemp("local") / "local_server.json"))
     monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL",  # nor a developer's data/policy.local.toml
                        str(tmp_path_factory.mktemp("policy") / "policy.local.toml"))
+
+
+@pytest.fixture
+def local_only_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A local policy override with the local-only preset on (``[routing] local_only``)."""
+    override = tmp_path / "policy.local.toml"
+    override.write_text("[routing]\nlocal_only = true\n")
+    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL", str(override))
+    return override
 
 
 @pytest.fixture

@@ -154,12 +154,8 @@ def test_local_only_routes_an_unpinned_call_to_the_local_model(model_id: str) ->
 
 
 def test_the_local_only_policy_preset_routes_every_call_locally(
-        model_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        model_id: str, local_only_preset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``[routing] local_only = true`` in the local policy does what ``--local-only`` does."""
-    override = tmp_path / "policy.local.toml"
-    override.write_text("[routing]\nlocal_only = true\n")
-    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL", str(override))
     assert main(["ask", "Prove that sqrt 2 is irrational, rigorously.", "--max-tokens", "12",
                  "--json"]) == 0
     assert _json_out(capsys)["model"] == model_id

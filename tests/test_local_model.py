@@ -172,11 +172,7 @@ def test_local_only_without_a_local_server_says_how_to_start_one(
 
 
 def test_the_local_only_policy_preset_needs_a_local_server_too(
-        state_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    override = tmp_path / "policy.local.toml"
-    override.write_text("[routing]\nlocal_only = true\n")
-    monkeypatch.setenv("ORCHESTRA_POLICY_LOCAL", str(override))
+        state_file: Path, local_only_preset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "hello"]) == 2
     assert "local-only mode (--local-only, or [routing] local_only in the policy) needs a " \
            "running local model" in capsys.readouterr().err
