@@ -157,3 +157,47 @@ tasks:
     assert len(runs) == 2
     assert main(["run", "--plan", str(plan), "--json", "--db", db]) == 0  # no --cache: paid
     assert json.loads(capsys.readouterr().out)["cost_usd"] > 0
+
+
+def test_a_hit_is_answered_before_admission_and_touches_no_provider_figure(tmp_path, provider):
+    """A cached answer called no provider: an open breaker does not stop it, and it adds no
+    cap share, no latency sample and no spend."""
+    import asyncio
+
+    from core.calls.cache import with_cache
+    from core.calls.context import CallContext
+    from core.calls.factory import open_stack
+    from core.calls.gateway import Gateway
+    from core.errors import AllModelsFailed, InvalidOutput
+    from core.policy import Policy
+
+    ledger = Ledger(tmp_path / "h.duckdb")
+    request = ChatRequest.of("openai:gpt-4o-mini", "Name three rivers", max_tokens=40)
+    policy = with_cache(Policy())
+
+    def reject(result: ChatResult) -> None:
+        raise InvalidOutput("not what was asked", result=result)
+
+    async def main() -> None:
+        async with Gateway() as gateway:
+            with ledger.attempt_sink() as sink:
+                stack = open_stack(gateway, policy, ledger, on_attempt=sink.add)
+                where = CallContext(purpose="ask")
+                with pytest.raises(AllModelsFailed):  # a rejected answer is paid, never kept
+                    await stack.call(request, context=where, fallback=False, validate=reject)
+                assert provider.requests == 1
+                paid = await stack.call(request, context=where, fallback=False)
+                assert provider.requests == 2 and not paid.result.cached
+                state = stack.state
+                spent, shares = state.budget.spent(), state.shares.shares()
+                latency = state.latency.get("openai:gpt-4o-mini")
+                for _ in range(policy.breaker.failure_threshold):
+                    state.breakers.get("openai").record_failure()
+                assert state.breakers.blocking("openai")
+                hit = await stack.call(request, context=where, fallback=False)
+                assert provider.requests == 2  # no HTTP request
+                assert hit.result.cached and hit.charged_usd == 0 and hit.attempts[0].cached
+                assert state.budget.spent() == spent and state.shares.shares() == shares
+                assert state.latency.get("openai:gpt-4o-mini") == latency
+
+    asyncio.run(main())

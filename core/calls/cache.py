@@ -1,10 +1,11 @@
 """The response cache: an exact request seen before is answered from the ledger at $0.
 
-``CachingGateway`` wraps the gateway the call stack calls, so every behaviour of the stack
-still applies around it (routing, budget, breaker, retry, record, trace): a hit is one attempt
-that made no HTTP request, with ``cached=True``, cost $0 and no tokens (the tokens were paid
-for, and counted, by the attempt that filled the entry), so savings against the baseline never
-count it. What the cache saved is the entries' original cost times their hits
+The call stack asks the cache before it admits a call (``ResponseCache.answer``), so a hit
+touches no budget, breaker, cap share or latency figure: no provider was called. A hit is one
+recorded, traced attempt that made no HTTP request, with ``cached=True``, cost $0 and no tokens
+(the tokens were paid for, and counted, by the attempt that filled the entry), so savings
+against the baseline never count it. Only answers that passed the call's validation are kept
+(``ResponseCache.keep``). What the cache saved is the entries' original cost times their hits
 (``cache_savings``).
 
 The key is a SHA-256 of the request's canonical JSON: model, messages, system, output limit,
@@ -16,25 +17,19 @@ and the dashboard share them; a session reads them once and writes behind (``Res
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
-
 import duckdb
-from core.calls.context import GatewayLike
-from core.catalog import Catalog
 from core.ledger.records import ledger_money, utc_now
 from core.ledger.writer import Ledger
 from core.policy import CacheSettings, Policy
-from core.types import ChatRequest, ChatResult, Mode, StreamDone, StreamEvent, TextDelta, Usage
+from core.types import ChatRequest, ChatResult, Usage
 
 
 def cache_key(request: ChatRequest) -> str:
@@ -108,6 +103,21 @@ class ResponseCache:
             self._schedule()
         return ChatResult.model_validate_json(entry[0])
 
+    def answer(self, request: ChatRequest) -> ChatResult | None:
+        """The cached answer to ``request`` as a $0 hit, or None (not cacheable, or unseen)."""
+        if not cacheable(request, self.settings):
+            return None
+        started = time.perf_counter()
+        found = self.lookup(cache_key(request))
+        if found is None:
+            return None
+        return served_from_cache(found, (time.perf_counter() - started) * 1000)
+
+    def keep(self, request: ChatRequest, result: ChatResult) -> None:
+        """Store a provider's answer to ``request`` when the request is cacheable."""
+        if not result.cached and cacheable(request, self.settings):
+            self.store(cache_key(request), result)
+
     def store(self, key: str, result: ChatResult) -> None:
         """Keep ``result`` as the answer to ``key`` (a newer answer replaces an older one)."""
         now = utc_now()
@@ -156,58 +166,6 @@ def served_from_cache(result: ChatResult, lookup_ms: float) -> ChatResult:
     """A stored result as a cache hit: $0, no tokens, marked cached, timed as the lookup."""
     return result.model_copy(update={"cost_usd": Decimal(0), "usage": Usage(), "cached": True,
                                      "latency_ms": lookup_ms, "ttft_ms": lookup_ms})
-
-
-class CachingGateway:
-    """A gateway that answers cacheable requests from the cache, else asks the inner one
-    (and stores what it answers). Everything else is the inner gateway's."""
-
-    def __init__(self, inner: GatewayLike, cache: ResponseCache) -> None:
-        self.inner = inner
-        self.cache = cache
-        self.catalog: Catalog = inner.catalog
-
-    def mode(self, provider: str) -> Mode:
-        """The inner gateway's mode for ``provider``."""
-        return self.inner.mode(provider)
-
-    def available(self, provider: str) -> bool:
-        """Whether routing may choose ``provider`` (the inner gateway decides)."""
-        return self.inner.available(provider)
-
-    def _hit(self, request: ChatRequest) -> tuple[str | None, ChatResult | None]:
-        if not cacheable(request, self.cache.settings):
-            return None, None
-        key = cache_key(request)
-        started = time.perf_counter()
-        found = self.cache.lookup(key)
-        if found is None:
-            return key, None
-        return key, served_from_cache(found, (time.perf_counter() - started) * 1000)
-
-    async def complete(self, request: ChatRequest) -> ChatResult:
-        """The cached answer, or the inner gateway's (stored when cacheable)."""
-        key, hit = self._hit(request)
-        if hit is not None:
-            return hit
-        result = await self.inner.complete(request)
-        if key is not None:
-            self.cache.store(key, result)
-        return result
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """The cached answer as one text delta and its end, or the inner gateway's stream."""
-        key, hit = self._hit(request)
-        if hit is not None:
-            yield TextDelta(text=hit.text)
-            yield StreamDone(result=hit)
-            return
-        events: Any = self.inner.stream(request)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, StreamDone) and key is not None:
-                    self.cache.store(key, event.result)
-                yield event
 
 
 def cache_savings(ledger: Ledger, since: datetime | None = None) -> tuple[int, Decimal]:

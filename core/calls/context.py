@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from core.catalog import Catalog
-from core.errors import ProviderTimeout
+from core.errors import (AllModelsFailed, BudgetExceeded, InvalidOutput, OrchestraError,
+                         ProviderTimeout)
 from core.routing.router import RouteDecision
 from core.types import AttemptRecord, CallPurpose, ChatRequest, ChatResult, Mode
 
@@ -59,6 +60,29 @@ class CallOutcome:
     decision: RouteDecision
     charged_usd: Decimal
     restarted: bool = False
+
+
+def all_failed(errors: list[OrchestraError], tried: list[str], why: str,
+               attempts: list[AttemptRecord]) -> OrchestraError:
+    """One error for a call whose every model failed or was ruled out: ``BudgetExceeded``
+    when budgets ruled every model out, else ``AllModelsFailed`` keeping every cause."""
+    if not tried and errors and all(isinstance(e, BudgetExceeded) for e in errors):
+        return errors[0]
+    causes = "; ".join(f"{getattr(e, 'model', '') or '?'}: {type(e).__name__}"
+                       for e in errors) or why
+    return AllModelsFailed(
+        f"every model failed for this call (tried {', '.join(tried) or 'none'}): {causes}",
+        list(errors), attempts)
+
+
+def passes(validate: Validator | None, result: ChatResult) -> bool:
+    """Whether an answer passes a call's check (always, when it has none)."""
+    try:
+        if validate is not None:
+            validate(result)
+    except InvalidOutput:
+        return False
+    return True
 
 
 class DeadlineReached(ProviderTimeout):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.calls.cache import CachingGateway, ResponseCache
+from core.calls.cache import ResponseCache
 from core.calls.resilience import BreakerBoard
 from core.calls.stack import CallStack
 from core.calls.context import GatewayLike
@@ -51,18 +51,17 @@ def open_stack(gateway: GatewayLike, policy: Policy, ledger: Ledger, *,
     ``run_id`` names a run being resumed: its budget starts from what it already spent.
     ``breakers`` shares one board across sessions (the dashboard keeps one per process).
     With ``policy.cache.enabled`` (the policy's ``[cache]``, or a command's ``--cache``), the
-    gateway answers exact repeats from the ledger's response cache (``core.calls.cache``).
+    stack answers exact repeats from the ledger's response cache (``core.calls.cache``).
     Unless ``ranker`` is given, ``[routing] mode = "learned"`` ranks by the learned ranker.
     """
-    if policy.cache.enabled:
-        gateway = CachingGateway(gateway, ResponseCache(ledger, policy.cache))
     shares = ShareTracker(policy.concentration, history=ledger.calls_since(time.time() - DAY_S))
     state = routing_state(
         policy, configured=gateway.available, spent_today=spent_today(ledger),
         spent_in_run=ledger.run_spend(run_id) if run_id else Decimal(0),
         breakers=breakers, shares=shares, poorly_rated=poorly_rated(ledger, policy))
     return CallStack(gateway, policy, state, ranker=ranker or policy_ranker(policy, ledger),
-                     on_attempt=on_attempt, on_event=on_event)
+                     on_attempt=on_attempt, on_event=on_event,
+                     cache=ResponseCache(ledger, policy.cache) if policy.cache.enabled else None)
 
 
 def policy_ranker(policy: Policy, ledger: Ledger) -> Ranker | None:

@@ -4,6 +4,7 @@
 same behaviours for every caller — run tasks, patterns, the judge, planners, scorers, ``ask``
 and the dashboard — in one place, outermost first:
 
+0. **cache** (``core.calls.cache``, when enabled): an exact repeat is answered at $0 first.
 1. **route**: the router (an optional ranker such as the learned one, then the heuristic)
    picks a primary model and its fallback chain, unless the caller pinned one;
    ``fallback=False`` keeps a pinned model alone.
@@ -38,12 +39,14 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from core.calls.admission import Admission, Refusal
-from core.calls.context import CallContext, CallOutcome, DeadlineReached, GatewayLike, Validator
+from core.calls.cache import ResponseCache
+from core.calls.context import (CallContext, CallOutcome, DeadlineReached, GatewayLike,
+                                Validator, all_failed, passes)
 from core.calls.records import AttemptOutcome, attempt_record, first_line
 from core.calls.resilience import RetryPolicy
 from core.calls.tracing import attempt_span, fail_attempt, finish_attempt, span_ids
 from core.catalog import ModelSpec
-from core.errors import (AllModelsFailed, AuthFailed, BudgetExceeded, ContextLengthExceeded,
+from core.errors import (AuthFailed, ContextLengthExceeded,
                          InvalidOutput, MalformedResponse, OrchestraError, ProviderError,
                          ProviderUnavailable)
 from core.execution.events import (AttemptFailed, BudgetWarned, FellBack, Payload, RestartedOn,
@@ -55,6 +58,7 @@ from core.routing.rankers import Ranker
 from core.routing.router import RouteDecision, Router
 from core.routing.state import RoutingState
 from core.types import AttemptRecord, ChatRequest, ChatResult, Mode, StreamDone, TextDelta
+
 
 class _MidStream(Exception):
     """Carries a provider error raised after a stream had produced text."""
@@ -111,8 +115,10 @@ class CallStack:
                  ranker: Ranker | None = None,
                  on_attempt: Callable[[AttemptRecord], None] | None = None,
                  on_event: Callable[[RunEvent], None] | None = None,
-                 sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Any] = asyncio.sleep,
+                 cache: ResponseCache | None = None) -> None:
         self.gateway = gateway
+        self.cache = cache
         self.catalog = gateway.catalog
         self.policy = policy
         self.state = state
@@ -175,6 +181,9 @@ class CallStack:
                     model=model_id))
                 break
             spec = self.catalog.model(model_id)
+            hit = self._from_cache(call, spec)
+            if hit is not None:
+                return hit
             reservation = self._admit(call, spec)
             if reservation is None:
                 continue
@@ -192,7 +201,20 @@ class CallStack:
                 self._settle_paid(reservation, call.paid)
                 raise
             return self._succeed(call, spec, reservation, result)
-        raise self._all_failed(call, tried)
+        raise all_failed(call.errors, tried, call.why, call.attempts)
+
+    def _from_cache(self, call: _Call, spec: ModelSpec) -> CallOutcome | None:
+        """A cached answer that passes the call's check, as one recorded $0 attempt; None
+        when there is none (then the model is admitted and called)."""
+        request = call.request.model_copy(update={"model": spec.id})
+        result = self.cache.answer(request) if self.cache is not None else None
+        if result is None or not passes(call.validate, result):
+            return None
+        with attempt_span(spec, request, call.context, result.mode) as span:
+            if call.on_delta is not None:
+                call.on_delta(result.text)
+            self._record(call, spec, span, time.time(), time.monotonic(), AttemptOutcome(result))
+        return CallOutcome(result, spec.id, call.attempts, call.decision, Decimal(0))
 
     # ── admission ────────────────────────────────────────────────────────────────────────
     def _admit(self, call: _Call, spec: ModelSpec) -> Reservation | None:
@@ -269,6 +291,8 @@ class CallStack:
                 raise
             self._record(call, spec, span, started, t0, AttemptOutcome(result))
             self.state.breakers.record(spec.provider, None)
+            if self.cache is not None:
+                self.cache.keep(request, result)
             return result
 
     async def _attempt(self, call: _Call, request: ChatRequest, stream: bool,
@@ -340,16 +364,6 @@ class CallStack:
         self.state.latency.observe(spec.id, result.latency_ms)
         return CallOutcome(result, spec.id, call.attempts, call.decision, charged,
                            call.restarted)
-
-    def _all_failed(self, call: _Call, tried: list[str]) -> OrchestraError:
-        """One error for a call whose every model failed or was ruled out."""
-        if not tried and call.errors and all(isinstance(e, BudgetExceeded) for e in call.errors):
-            return call.errors[0]
-        causes = "; ".join(f"{getattr(e, 'model', '') or '?'}: {type(e).__name__}"
-                           for e in call.errors) or call.why
-        return AllModelsFailed(
-            f"every model failed for this call (tried {', '.join(tried) or 'none'}): {causes}",
-            list(call.errors), call.attempts)
 
     def _record(self, call: _Call, spec: ModelSpec, span: Span, started: float, t0: float,
                 outcome: AttemptOutcome) -> None:
