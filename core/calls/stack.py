@@ -4,14 +4,14 @@
 same behaviours for every caller — run tasks, patterns, the judge, planners, scorers, ``ask``
 and the dashboard — in one place, outermost first:
 
-0. **cache** (``core.calls.cache``, when enabled): an exact repeat is answered at $0 first.
 1. **route**: the router (an optional ranker such as the learned one, then the heuristic)
    picks a primary model and its fallback chain, unless the caller pinned one;
    ``fallback=False`` keeps a pinned model alone.
 2. **fallback**: each model of the chain in turn; a context-length failure reroutes to bigger
    windows; when all fail, ``AllModelsFailed`` keeps every cause (``BudgetExceeded`` when
    budgets ruled every model out).
-3. **admission** (``core.calls.admission``): availability, budget reservation, breaker,
+3. **cache** (``core.calls.cache``, when enabled) answers an exact repeat at $0, else
+   **admission** (``core.calls.admission``): availability, budget reservation, breaker,
    concentration-cap share. Settled to the actual cost afterwards, released on failure.
 4. **retry**: retryable failures are tried again with full-jitter backoff, within the task's
    deadline; a stream that fails after its first token restarts on the next model instead.
