@@ -112,3 +112,15 @@ def test_a_rating_becomes_an_outcome(ledger):
     assert (rows["a1"].cost_usd, rows["a1"].input_tokens, rows["a1"].output_tokens) == (
         Decimal("0.0004"), 30, 50)
     assert len(ledger.get_ratings(attempt_id="a2")) == 2, "the ratings themselves are kept"
+
+
+def test_rating_again_replaces_its_outcome_and_clearing_it_removes_it(ledger):
+    ledger.start_run("r1", "summarise the quarterly report", "sandbox")
+    ledger.record_attempts([_attempt("a1")])
+    ledger.rate("a1", 2, rater="ana")
+    ledger.rate("a1", 5, rater="ana")
+    ledger.rate("a1", 3, rater="ben")
+    scores = sorted(r.score for r in outcome_rows(ledger))
+    assert scores == [0.5, 1.0], "one outcome per answer and rater, the latest score"
+    ledger.rate("a1", None, rater="ana")
+    assert [r.score for r in outcome_rows(ledger)] == [0.5]

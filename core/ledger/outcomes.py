@@ -186,7 +186,7 @@ def export_outcomes(
 
 
 _RATING_OUTCOME = """
-    INSERT OR IGNORE INTO outcomes
+    INSERT OR REPLACE INTO outcomes
     SELECT ?, p.prompt, sha256(p.prompt), p.kind, a.model, ?, ?,
            a.cost_usd, a.input_tokens, a.output_tokens, a.latency_ms, 'ratings', a.attempt_id, ?
     FROM attempts a,
@@ -210,13 +210,14 @@ def rating_score(rating: int | None, best: bool) -> float | None:
 def rating_outcome(con: duckdb.DuckDBPyConnection, rating: RatingRecord) -> None:
     """Write the outcome a rating implies (``source`` person|judge, dataset ``ratings``).
 
-    Nothing is written when the rating carries no score, or the attempt (or its prompt: the
-    comparison's prompt, else the run's demand) is not in the ledger.
+    One outcome per answer and rater, as ratings are (m006): rating again replaces it, and a
+    rating that no longer carries a score removes it. Nothing is written when the attempt (or
+    its prompt: the comparison's prompt, else the run's demand) is not in the ledger.
     """
+    outcome_id = stable_outcome_id("rating", rating.attempt_id, rating.source, rating.rater)
     score = rating_score(rating.rating, rating.best)
     if score is None:
+        con.execute("DELETE FROM outcomes WHERE outcome_id = ?", [outcome_id])
         return
-    outcome_id = stable_outcome_id("rating", rating.attempt_id, rating.source,
-                                   rating.created_at.isoformat())
     con.execute(_RATING_OUTCOME, [outcome_id, score, rating.source, rating.created_at,
                                   rating.attempt_id])
