@@ -44,7 +44,11 @@ START = 1_735_689_600.0  # 2025-01-01 UTC
 SPAN_S = 180 * 86_400  # half a year of history
 
 _GENERATE = f"""
-INSERT INTO attempts
+INSERT INTO attempts (attempt_id, run_id, task_id, comparison_id, wave, attempt_no, provider,
+                      model, tier, mode, status, error_class, error_message, http_status,
+                      input_tokens, output_tokens, cached_input_tokens, reasoning_tokens,
+                      cost_usd, latency_ms, ttft_ms, fallback_from, reason, started_at,
+                      ended_at, day)
 SELECT 'gen-' || i, 'run-' || (i // 100), 'task-' || (i % 100 // 5), '', (i % 100) // 25, 1,
        p, p || ':model-' || (i % 3), ['economy', 'balanced', 'premium'][i % 3 + 1],
        CASE WHEN i % 10 = 0 THEN 'live' ELSE 'sandbox' END,
@@ -114,7 +118,9 @@ def generate(ledger: Ledger, rows: int) -> float:
 
     def work(con):  # type: ignore[no-untyped-def]
         con.execute(_GENERATE, [names, rows, rows])
-        con.execute("""INSERT INTO runs SELECT run_id, 'bench demand', min(started_at),
+        con.execute("""INSERT INTO runs (run_id, demand, created_at, status, mode, budget_usd,
+                                         plan_json, summary_json, finished_at)
+                       SELECT run_id, 'bench demand', min(started_at),
                        'done', 'sandbox', NULL, '{}', '{}', max(ended_at)
                        FROM attempts WHERE run_id LIKE 'run-%' GROUP BY run_id""")
         con.execute("""INSERT INTO ratings SELECT attempt_id, 1 + hash(attempt_id) % 5,
