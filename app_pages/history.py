@@ -20,7 +20,7 @@ ATTEMPT_COLUMNS = [
 
 settings, gateway = page_header("History", "Every attempt in the ledger: spend, calls, failures "
                                "and latency, aggregated in DuckDB.")
-catalog, policy = settings.catalog, settings.policy
+catalog, policy, store = settings.catalog, settings.policy, settings.ledger()
 
 
 def filters() -> ledger.HistoryFilter:
@@ -32,7 +32,7 @@ def filters() -> ledger.HistoryFilter:
         models = st.multiselect("Models", [m for m in catalog.models
                                            if not providers or m.split(":")[0] in providers])
         tiers = st.multiselect("Tiers", list(TIERS))
-        runs = run_choices()
+        runs = run_choices(store)
         run_id = st.selectbox("Run", [None, *runs], format_func=lambda r: "all runs" if r is None
                               else runs[r])
         mode = st.radio("Mode", [None, "live", "sandbox"], horizontal=True,
@@ -82,14 +82,15 @@ def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
     pages = max((calls + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     left, middle, right, _ = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     page = left.number_input(f"Page (of {pages:,})", 1, pages, 1)
-    middle.download_button("Download CSV", lambda: attempts_csv(flt),
+    middle.download_button("Download CSV", lambda: attempts_csv(flt, store),
                            file_name="orchestra-attempts.csv", mime="text/csv",
                            help="Every attempt matching the filters, not just this page.")
-    right.download_button("Download Parquet", lambda: attempts_parquet(flt),
+    right.download_button("Download Parquet", lambda: attempts_parquet(flt, store),
                           file_name="orchestra-attempts.parquet",
                           mime="application/vnd.apache.parquet",
                           help="Every attempt matching the filters, not just this page.")
-    frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    frame = ledger.attempts_page(flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                 ledger=store)
     st.dataframe(frame, hide_index=True, column_order=ATTEMPT_COLUMNS, width="stretch",
                  column_config={"cost_usd": st.column_config.NumberColumn(format="$%.6f"),
                                 "latency_ms": st.column_config.NumberColumn(format="%.0f"),
@@ -97,25 +98,26 @@ def attempts_table(flt: ledger.HistoryFilter, calls: int) -> None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def history_data(flt_json: str, version: tuple[int, str, int, int], baseline_model: str
+def history_data(db: str, flt_json: str, version: tuple[int, str, int, int], baseline_model: str
                  ) -> tuple[ledger.Headline, dict[str, pd.DataFrame]]:
-    """The headline and every chart's frame for a filter, cached while the ledger's
-    ``version`` is unchanged (a rerun or a return to the page reads nothing again)."""
-    flt = ledger.HistoryFilter.model_validate_json(flt_json)
+    """The headline and every chart's frame for a filter of the ledger file ``db``, cached
+    while its ``version`` is unchanged (a rerun or a return to the page reads nothing again)."""
+    flt, source = ledger.HistoryFilter.model_validate_json(flt_json), ledger.Ledger(db)
     price = baseline_price(catalog, policy)[1] if baseline_model else None
-    head = ledger.headline(flt, baseline=price)
-    return head, (ledger.history_frames(flt) if head.calls else {})
+    head = ledger.headline(flt, baseline=price, ledger=source)
+    return head, (ledger.history_frames(flt, ledger=source) if head.calls else {})
 
 
 flt = filters()
 baseline_model, _ = baseline_price(catalog, policy)
-head, frames = history_data(flt.model_dump_json(), ledger.ledger_version(), baseline_model)
+head, frames = history_data(str(store.path), flt.model_dump_json(),
+                            ledger.ledger_version(ledger=store), baseline_model)
 if head.calls:
     show_headline(head, baseline_model)
     charts_grid(frames)
     failures_view(frames, head.failures)
     attempts_table(flt, head.calls)
-elif flt == ledger.HistoryFilter() or ledger.headline().calls == 0:
+elif flt == ledger.HistoryFilter() or ledger.headline(ledger=store).calls == 0:
     empty_state("No runs yet — start one on the Run page.")
 else:
     empty_state("No attempts match these filters.")

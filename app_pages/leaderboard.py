@@ -13,7 +13,7 @@ settings, gateway = page_header("Leaderboard", "Price, context and capabilities 
 left, middle, right = st.columns(3)
 with left:
     mode_choice = st.selectbox("Measured in", ["each provider's mode now", "live", "sandbox"])
-    kind = st.selectbox("Task kind", [None, *task_kinds()],
+    kind = st.selectbox("Task kind", [None, *task_kinds(settings.ledger())],
                         format_func=lambda k: "every kind" if k is None else k)
 with middle:
     tiers = st.multiselect("Tiers", ["economy", "balanced", "premium"])
@@ -23,7 +23,8 @@ with right:
     min_count = st.number_input("Quality from at least N outcomes", 0, 10_000, 0)
 
 mode = None if mode_choice.startswith("each") else mode_choice
-rows = leaderboard(settings.catalog, gateway.mode, task_kind=kind, mode=mode)
+rows = leaderboard(settings.catalog, gateway.mode, task_kind=kind, mode=mode,
+                   ledger=settings.ledger())
 frame = filter_frame(leaderboard_frame(rows), tiers=tiers, capabilities=capabilities,
                      min_quality_count=int(min_count))
 if frame.empty:

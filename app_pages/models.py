@@ -48,7 +48,7 @@ with right:
 render_local_panel(settings)
 
 st.subheader("Budgets: today's burn")
-burn = budget_rows(policy, spend_today_by_provider(), catalog.providers)
+burn = budget_rows(policy, spend_today_by_provider(settings.ledger()), catalog.providers)
 st.dataframe(pd.DataFrame(burn), hide_index=True, width="stretch", column_config={
     "burn": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
 

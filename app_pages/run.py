@@ -198,7 +198,7 @@ def show_run(run_id: str) -> None:
     if live is not None and not live.done:
         live_view(live)
         return
-    view = open_run(run_id)
+    view = open_run(run_id, settings.ledger())
     if view is None:
         empty_state(f"No run `{run_id}` in the ledger — pick one on the Runs page.")
     elif view.run.status == "running" and live is None:

@@ -8,13 +8,13 @@ from ui.runs import run_list_rows
 
 STATUSES = ["running", "done", "failed", "cancelled", "interrupted"]
 
-page_header("Runs", "Every run in the ledger, newest first. Open one to see its "
+settings, _ = page_header("Runs", "Every run in the ledger, newest first. Open one to see its "
                                "deliverable, waves, timeline and figures.")
 
 left, right = st.columns([2, 3])
 statuses = left.multiselect("Status", STATUSES, placeholder="all statuses")
 search = right.text_input("Demand or run id contains", placeholder="e.g. DuckDB")
-rows = run_list_rows(ledger.runs_list(statuses, search, limit=50))
+rows = run_list_rows(ledger.runs_list(statuses, search, limit=50, ledger=settings.ledger()))
 if not rows:
     empty_state("No runs yet — start one on the Run page." if not (statuses or search)
                 else "No run matches this filter.")

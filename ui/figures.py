@@ -54,10 +54,11 @@ def breaker_rows(providers: Iterable[str], state: Mapping[str, Mapping[str, Any]
     return rows
 
 
-def spend_today_by_provider() -> dict[str, float]:
+def spend_today_by_provider(ledger: Ledger) -> dict[str, float]:
     """Today's (UTC) spend per provider from the ledger."""
     today = datetime.now(timezone.utc).date()
-    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider")
+    frame = grouped_history(HistoryFilter(since=today, until=today), by="provider",
+                            ledger=ledger)
     return {str(row.provider): float(row.spend_usd) for row in frame.itertuples()}
 
 
@@ -159,23 +160,23 @@ def headline_figures(head: Headline) -> list[tuple[str, str]]:
     ]
 
 
-def run_choices(limit: int = 100) -> dict[str, str]:
+def run_choices(ledger: Ledger, limit: int = 100) -> dict[str, str]:
     """Recent runs for a filter: run id → a short label with its demand."""
     return {r.run_id: f"{r.run_id[:8]} · {r.demand[:50]} ({r.status})"
-            for r in Ledger().recent_runs(limit)}
+            for r in ledger.recent_runs(limit)}
 
 
-def attempts_csv(flt: HistoryFilter) -> bytes:
+def attempts_csv(flt: HistoryFilter, ledger: Ledger) -> bytes:
     """Every attempt matching ``flt`` as CSV (written by DuckDB's COPY)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "attempts.csv"
-        export_attempts(flt, path, "csv")
+        export_attempts(flt, path, "csv", ledger=ledger)
         return path.read_bytes()
 
 
-def attempts_parquet(flt: HistoryFilter) -> bytes:
+def attempts_parquet(flt: HistoryFilter, ledger: Ledger) -> bytes:
     """Every attempt matching ``flt`` as Parquet (written by DuckDB's COPY)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "attempts.parquet"
-        export_attempts(flt, path, "parquet")
+        export_attempts(flt, path, "parquet", ledger=ledger)
         return path.read_bytes()

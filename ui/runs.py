@@ -34,9 +34,8 @@ class RunView:
     attempts: list[AttemptRecord]
 
 
-def open_run(run_id: str, ledger: Ledger | None = None) -> RunView | None:
+def open_run(run_id: str, ledger: Ledger) -> RunView | None:
     """The run with this id from the ledger (plan, board, summary), or None if unknown."""
-    ledger = ledger or Ledger()
     run = ledger.get_run(run_id)
     if run is None:
         return None
