@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +58,7 @@ class Stopwatch:
 def parse_json(ctx: CallContext, text: str, what: str = "body") -> Any:
     """``text`` as JSON, or MalformedResponse quoting an excerpt of it."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise ctx.malformed(f"{what} is not JSON", body=text[:_BODY_EXCERPT]) from exc
 
@@ -69,15 +68,31 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-@contextmanager
-def expect_shape(ctx: CallContext, payload: Any) -> Iterator[None]:
-    """Turn a missing key or wrong type while reading ``payload`` into MalformedResponse."""
-    try:
-        yield
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
-        excerpt = json.dumps(payload)[:_BODY_EXCERPT]
-        raise ctx.malformed(f"unexpected response shape ({type(exc).__name__}: {exc})",
-                            body=excerpt) from exc
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: a stream parses many
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError)
+
+
+class expect_shape:  # named like contextlib.suppress, which it is used like
+    """Turn a missing key or wrong type while reading ``payload`` into MalformedResponse.
+
+    A class rather than a generator-based context manager: streams enter it once per chunk.
+    """
+
+    __slots__ = ("_ctx", "_payload")
+
+    def __init__(self, ctx: CallContext, payload: Any) -> None:
+        self._ctx, self._payload = ctx, payload
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 trace: object) -> None:
+        if exc is None or not isinstance(exc, _SHAPE_ERRORS):
+            return  # nothing raised, or not a shape problem: it propagates as it is
+        excerpt = json.dumps(self._payload)[:_BODY_EXCERPT]
+        raise self._ctx.malformed(f"unexpected response shape ({type(exc).__name__}: {exc})",
+                                  body=excerpt) from exc
 
 
 def count(mapping: Any, *path: str) -> int:

@@ -247,7 +247,8 @@ class _StreamState:
         if usage:
             self.usage = read_usage(usage)
             events.append(UsageEvent(usage=self.usage))
-        self.citations = read_citations(chunk) or self.citations
+        if "citations" in chunk or "search_results" in chunk:  # Perplexity's sources
+            self.citations = read_citations(chunk) or self.citations
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) != 0:
                 continue
