@@ -16,9 +16,12 @@ from core.routing.evaluation import (
     evaluate,
     hull,
     oracle,
+    points_of,
+    realized,
     singles,
+    target_points_of,
 )
-from core.routing.learned import OutcomeTable
+from core.routing.learned import OutcomeTable, choose
 from core.routing.routerbench import prompt_text, read_routerbench
 from tests.routerbench_tables import write_table
 
@@ -100,6 +103,35 @@ def test_router_learns_who_is_good_at_what(tmp_path):
     assert result.points[0].cost_usd == pytest.approx(cheapest, rel=0.05), "knob 0: cheapest"
     assert result.chosen.features and result.cv[0] == result.chosen
     assert result.train_data_hash == train.data_hash()
+    targets = [pt.knob for pt in result.target_points]
+    assert targets[0] == 0.0 and targets[-1] == 1.0
+    assert {pt.mode for pt in result.points} == {"weight"}
+    assert {pt.mode for pt in result.target_points} == {"target"}
+    swept = result.points + result.target_points
+    assert {(pt.cost_usd, pt.accuracy) for pt in result.router_hull} <= {
+        (pt.cost_usd, pt.accuracy) for pt in swept}, "the hull is made of the router's points"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swept_points_are_the_choices_of_each_knob(seed):
+    rng = np.random.default_rng(seed)
+    rows, models = int(rng.integers(1, 40)), int(rng.integers(2, 6))
+    quality = np.round(rng.random((rows, models)), 1 + seed % 2)  # ties, too
+    cost = rng.random((rows, models)) * (1e-4 if seed % 2 else 1.0)
+    cost[rng.random((rows, models)) < 0.15] = np.nan  # an unpriced candidate on some prompts
+    scores = rng.random((rows, models))
+    scores[rng.random((rows, models)) < 0.1] = np.nan
+    table = OutcomeTable([str(i) for i in range(rows)], [str(j) for j in range(models)], scores,
+                         np.nan_to_num(cost, nan=1.0))
+    knobs = (0.0, 0.2, 0.5, 0.9, 1.0)
+    for point, knob in zip(points_of(quality, cost, table, knobs), knobs, strict=True):
+        expected = realized(table, choose(quality, cost, weight=knob))
+        assert (point.accuracy, point.cost_usd) == pytest.approx(expected)
+        assert point.knob == knob and point.mode == "weight"
+    for point, target in zip(target_points_of(quality, cost, table, knobs), knobs, strict=True):
+        expected = realized(table, choose(quality, cost, target=target))
+        assert (point.accuracy, point.cost_usd) == pytest.approx(expected)
+        assert point.knob == target and point.mode == "target"
 
 
 def test_the_test_table_never_changes_a_choice(tmp_path):

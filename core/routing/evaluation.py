@@ -2,7 +2,8 @@
 
 ``evaluate(train, test)`` chooses every hyper-parameter by k-fold cross-validation on ``train``
 alone (the mean AIQ over the folds), trains on all of ``train``, and only then looks at
-``test``: the router's cost–quality curve (sweeping the quality weight), every single model,
+``test``: the router's cost–quality curve (sweeping both of its policy knobs, the quality
+weight and the target quality; the curve is the hull over all of them), every single model,
 random choice, the oracle, the zero router (the best mix of two single models: the
 non-decreasing convex hull of the singles), both areas (AIQ) over the cost range from the
 cheapest single model to the best one, and the lowest cost at which the router reaches the best
@@ -14,6 +15,8 @@ that table; a model with no known cost at all cannot be priced, and is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,10 +26,13 @@ from sklearn.model_selection import KFold
 from core.errors import ConfigError
 from core.routing.features import make_features
 from core.routing.cascade import CascadePoint, evaluate_cascades
-from core.routing.learned import DEFAULT_SEED, Hyper, OutcomeTable, QualityModel, choose
+from core.routing.learned import DEFAULT_SEED, Hyper, OutcomeTable, QualityModel
 
-KNOB_GRID: tuple[float, ...] = (0.0, *(1.0 / (1.0 + r) for r in np.geomspace(1e3, 1e-3, 61)),
+# weights w with (1 - w) / w from 1e3 to 1e-3, 80 steps a decade (a coarser grid misses the
+# router's own operating points where many prompts change model together: bench/README.md)
+KNOB_GRID: tuple[float, ...] = (0.0, *(1.0 / (1.0 + r) for r in np.geomspace(1e3, 1e-3, 481)),
                                 1.0)
+TARGET_GRID: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.0, 1.0, 401))
 ALPHA_GRID: tuple[float, ...] = (1.0, 10.0, 100.0)
 CV_FEATURES: tuple[str, ...] = ("tfidf_word", "hashed", "length", "tfidf_word+length")
 BLEND_GRID: tuple[float, ...] = (0.0, 0.5, 1.0)
@@ -35,11 +41,13 @@ MIN_PROMPTS = 20
 
 
 class Point(BaseModel):
-    """One operating point: mean score and total cost in USD (``knob``: the quality weight)."""
+    """One operating point: mean score and total cost in USD (``knob``: the quality weight, or
+    the target quality when ``mode`` is ``"target"``)."""
 
     accuracy: float
     cost_usd: float
     knob: float | None = None
+    mode: Literal["weight", "target"] = "weight"
 
 
 class Single(BaseModel):
@@ -141,18 +149,58 @@ def aiq(points: list[Point], low: float, high: float, samples: int = 2001) -> fl
     return float(np.trapezoid(curve_at(points, grid), grid) / (high - low))
 
 
-def router_points(model: QualityModel, table: OutcomeTable,
-                  knobs: tuple[float, ...] = KNOB_GRID) -> list[Point]:
-    """The router's operating points on ``table``, one per quality weight."""
-    return points_of(model.predict(table.prompts), model.predict_cost(table.prompts), table,
-                     knobs)
+def router_points(model: QualityModel, table: OutcomeTable) -> list[Point]:
+    """The router's operating points on ``table``: one per quality weight, then one per target
+    quality."""
+    quality, cost = model.predict(table.prompts), model.predict_cost(table.prompts)
+    return points_of(quality, cost, table) + target_points_of(quality, cost, table)
 
 
 def points_of(quality: NDArray[np.float64], cost: NDArray[np.float64], table: OutcomeTable,
               knobs: tuple[float, ...] = KNOB_GRID) -> list[Point]:
-    """The operating points on ``table`` of choosing by these predictions at each knob."""
-    return [Point(accuracy=a, cost_usd=c, knob=k)
-            for k in knobs for a, c in [realized(table, choose(quality, cost, weight=k))]]
+    """The operating points on ``table`` of choosing by these predictions at each quality
+    weight (the choices ``choose(quality, cost, weight=k)`` makes, all knobs at once)."""
+    scale = np.nanmax(cost, axis=1, keepdims=True)
+    scale[~(scale > 0)] = 1.0
+    relative = np.nan_to_num(cost, nan=0.0) / scale
+
+    def chosen(ks: NDArray[np.float64]) -> NDArray[np.int64]:
+        value = ks[:, None, None] * quality - (1.0 - ks)[:, None, None] * relative
+        return np.asarray(np.argmax(value, axis=2), dtype=np.int64)
+
+    return _swept(table, knobs, chosen, "weight")
+
+
+def target_points_of(quality: NDArray[np.float64], cost: NDArray[np.float64],
+                     table: OutcomeTable,
+                     targets: tuple[float, ...] = TARGET_GRID) -> list[Point]:
+    """The operating points of choosing the cheapest model predicted to reach each target
+    (``choose(quality, cost, target=t)``, all targets at once)."""
+    priced_cost, best = np.nan_to_num(cost, nan=np.inf), np.argmax(quality, axis=1)
+
+    def chosen(ts: NDArray[np.float64]) -> NDArray[np.int64]:
+        reaching = np.where(quality >= ts[:, None, None], priced_cost, np.inf)
+        return np.asarray(np.where(np.isfinite(reaching.min(axis=2)),
+                                   np.argmin(reaching, axis=2), best), dtype=np.int64)
+
+    return _swept(table, targets, chosen, "target")
+
+
+def _swept(table: OutcomeTable, knobs: tuple[float, ...],
+           chosen: Callable[[NDArray[np.float64]], NDArray[np.int64]],
+           mode: Literal["weight", "target"]) -> list[Point]:
+    """One point per knob from ``chosen`` (knobs × prompts choices), in chunks of knobs that
+    keep the knobs × prompts × models arrays near 2 million numbers."""
+    scores = np.nan_to_num(table.scores, nan=0.0)
+    rows, step = np.arange(len(table.prompts)), max(1, 2_000_000 // max(1, table.scores.size))
+    points: list[Point] = []
+    for start in range(0, len(knobs), step):
+        ks = np.asarray(knobs[start:start + step], dtype=np.float64)
+        picks = chosen(ks)
+        accuracy, total = scores[rows, picks].mean(axis=1), table.costs[rows, picks].sum(axis=1)
+        points += [Point(accuracy=float(a), cost_usd=float(c), knob=float(k), mode=mode)
+                   for k, a, c in zip(ks, accuracy, total)]
+    return points
 
 
 def cost_range(table: OutcomeTable) -> tuple[float, float]:
@@ -188,7 +236,9 @@ def cross_validate(train: OutcomeTable, seed: int = DEFAULT_SEED, folds: int = F
                 learned, cost = model.predict(held.prompts), model.predict_cost(held.prompts)
                 for blend in BLEND_GRID:
                     quality = blend * learned + (1.0 - blend) * model.priors
-                    score = aiq(points_of(quality, cost, held), low, high)
+                    curve = points_of(quality, cost, held) + target_points_of(quality, cost,
+                                                                               held)
+                    score = aiq(curve, low, high)
                     totals.setdefault(Hyper(features, alpha, blend), []).append(score)
     scores = [CvScore(features=h.features, alpha=h.alpha, blend=h.blend, aiq=float(np.mean(v)),
                       zero_router_aiq=float(np.mean(zero))) for h, v in totals.items()]
@@ -206,8 +256,9 @@ class Evaluation(BaseModel):
     cv: list[CvScore]
     seed: int
     train_data_hash: str
-    points: list[Point]
-    router_hull: list[Point]
+    points: list[Point]  # one per quality weight
+    target_points: list[Point]  # one per target quality
+    router_hull: list[Point]  # over both
     singles: list[Single]
     random: Point
     oracle: Point
@@ -262,6 +313,7 @@ def evaluate(train: OutcomeTable, test: OutcomeTable, seed: int = DEFAULT_SEED) 
     hyper, cv = cross_validate(train, seed)
     model = QualityModel.fit(train, hyper, seed)
     points = router_points(model, test)
+    by_weight = [p for p in points if p.mode == "weight"]
     low, high = cost_range(test)
     single_points = singles(test)
     best = best_single(single_points)
@@ -270,7 +322,8 @@ def evaluate(train: OutcomeTable, test: OutcomeTable, seed: int = DEFAULT_SEED) 
     cascade_curve = [Point(accuracy=p.accuracy, cost_usd=p.cost_usd) for p in cascades] + zero
     return Evaluation(
         train_models=train.models, test_models=test.models, chosen=cv[0], cv=cv, seed=seed,
-        train_data_hash=model.data_hash, points=points, router_hull=hull(points),
+        train_data_hash=model.data_hash, points=by_weight,
+        target_points=[p for p in points if p.mode == "target"], router_hull=hull(points),
         singles=single_points,
         random=Point(accuracy=float(np.mean([s.accuracy for s in single_points])),
                      cost_usd=float(np.mean([s.cost_usd for s in single_points]))),
