@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from core.calls.context import CallOutcome
 from core.catalog import Catalog
 from core.patterns.common import parse_structured
-from core.patterns.judge import JUDGE_SCHEMA, JUDGE_SYSTEM, _judge_prompt
+from core.patterns.judge import JUDGE_SCHEMA, JUDGE_SYSTEM, judge_prompt
 from core.types import ChatRequest, Message, Role, TextPart
 
 PinnedCall = Callable[[ChatRequest], Awaitable[CallOutcome]]
@@ -45,7 +45,7 @@ def _request(catalog: Catalog, judge_model: str, prompt: str, answer: str,
     if not native:
         system += "\n\nReply with JSON only: {\"score\": 1-5, \"reason\": \"...\"}."
     return ChatRequest(model=judge_model, system=system, max_tokens=JUDGE_MAX_TOKENS,
-                       messages=[_message("user", _judge_prompt(prompt, answer, rubric))],
+                       messages=[_message("user", judge_prompt(prompt, answer, rubric))],
                        json_schema=JUDGE_SCHEMA if native else None, schema_name="verdict")
 
 

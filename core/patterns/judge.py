@@ -78,7 +78,9 @@ class JudgeResult(BaseModel):
         return max(scored, key=lambda s: s.score or 0) if scored else None
 
 
-def _judge_prompt(prompt: str, answer: str, rubric: str) -> str:
+def judge_prompt(prompt: str, answer: str, rubric: str) -> str:
+    """The judge's user message: the rubric, the question and the answer to score (shared with
+    eval suites' ``llm-rubric`` checks)."""
     return (
         f"## Rubric\n{rubric}\n\n## Question\n{prompt}\n\n## Answer to judge\n{answer}\n\n"
         "Return your verdict as JSON: score (integer 1-5) and reason."
@@ -93,7 +95,7 @@ async def _judge_one(
     if not answer.ok:
         return base.model_copy(update={"error_class": "NoAnswer",
                                        "error": "the model did not answer"}), []
-    messages = [Message(role="user", content=_judge_prompt(prompt, answer.text, rubric))]
+    messages = [Message(role="user", content=judge_prompt(prompt, answer.text, rubric))]
     try:
         verdict, calls = await structured_call(
             stack, judge_model, messages, JUDGE_SCHEMA, schema_name="verdict",
