@@ -6,7 +6,8 @@ shipped file itself with a temporary local override, as ``make run`` uses it), e
 such as injected faults, and without any provider key (so every call goes to the sandbox), and waits (bounded)
 for ``/_stcore/health``. ``launch_chromium`` starts the system chromium through the
 ``playwright`` package; there is never a browser download. When chromium is missing the caller
-fails with the apt-get command to fix it.
+fails with the apt-get command to fix it. The ``browser`` and ``page`` fixtures (a pytest plugin,
+see conftest) give every browser test module the same chromium set-up and one wait policy.
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 from core.catalog import default_catalog
 
+if TYPE_CHECKING:  # Playwright loads only when a browser test asks for a browser
+    from playwright.sync_api import BrowserContext, Page
+
 ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "screenshots"  # git-ignored
+WAIT_MS = 60_000  # the one wait policy: every Playwright action and ``expect`` (see conftest)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = (
     "Debian's chromium is not installed at /usr/bin/chromium; the browser tests need it: "
@@ -142,3 +150,30 @@ def launch_chromium(playwright: Any, profile_dir: Path, executable: str,
         str(profile_dir), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
         viewport={"width": width, "height": height},
     )
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """Debian's chromium with a fresh profile (one per browser test module), under one wait
+    policy: every Playwright action and ``expect`` wait up to ``WAIT_MS``."""
+    from playwright.sync_api import expect, sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail(CHROMIUM_MISSING)
+    SHOTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright, tmp_path_factory.mktemp("profile"), executable)
+        context.set_default_timeout(WAIT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: BrowserContext) -> Iterator[Page]:
+    """A fresh tab (its own Streamlit session), 1400 px wide and tall enough that Streamlit's
+    inner scroll area fits a whole-page screenshot."""
+    tab = browser.new_page()
+    yield tab
+    tab.close()

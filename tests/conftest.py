@@ -11,7 +11,10 @@ import pytest
 
 from core.catalog import default_catalog
 
-pytest_plugins = ["sandbox_server"]  # the `served_sandbox` fixture (tests/sandbox_server.py)
+pytest_plugins = [
+    "sandbox_server",  # the `served_sandbox` fixture (tests/sandbox_server.py)
+    "browser_support",  # the `browser` and `page` fixtures (tests/browser_support.py)
+]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

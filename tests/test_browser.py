@@ -21,23 +21,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from browser_support import (
-    CHROMIUM_MISSING, ROOT, DashboardServer, chromium_path, launch_chromium,
-)
+from browser_support import ROOT, SHOTS, WAIT_MS, DashboardServer
 from core.execution.runs import RunSession
 from core.ledger import Ledger
 from core.planning.planner import plan_offline
 from ui.live import LiveRun
 
-SHOTS = ROOT / "screenshots"
-WAIT_MS = 60_000
 RUN_WAIT_MS = 120_000
 DEMAND = "Compare PostgreSQL, DuckDB and SQLite for analytics and write a short report"
 SHIPPED_POLICY = ROOT / "data" / "policy.toml"
-
-expect.set_options(timeout=WAIT_MS)
 
 
 def serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: object
@@ -75,29 +69,6 @@ def past_run(server: DashboardServer) -> str:
         assert live.wait(RUN_WAIT_MS / 1000) and live.summary is not None
     assert live.summary.status == "done", live.error
     return live.run_id
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """Debian's chromium with a fresh profile; one wait policy for every action."""
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail(CHROMIUM_MISSING)
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("profile"), executable)
-        context.set_default_timeout(WAIT_MS)
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    """A fresh tab (its own Streamlit session), 1400 px wide and tall enough that Streamlit's
-    inner scroll area fits a whole-page screenshot."""
-    tab = browser.new_page()
-    yield tab
-    tab.close()
 
 
 def open_page(page: Page, server: DashboardServer, path: str, title: str) -> None:

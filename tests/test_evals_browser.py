@@ -13,14 +13,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from browser_support import CHROMIUM_MISSING, ROOT, DashboardServer, chromium_path, launch_chromium
-
-SHOTS = ROOT / "screenshots"
-WAIT_MS = 60_000
-
-expect.set_options(timeout=WAIT_MS)
+from browser_support import ROOT, SHOTS, DashboardServer
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
     dashboard.start()
     yield dashboard
     dashboard.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail(CHROMIUM_MISSING)
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        context = launch_chromium(playwright, tmp_path_factory.mktemp("profile"), executable)
-        context.set_default_timeout(WAIT_MS)
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    tab = browser.new_page()
-    yield tab
-    tab.close()
 
 
 def test_leaderboard_page_lists_every_model_and_draws_the_frontier(page: Page,
