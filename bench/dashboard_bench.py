@@ -93,8 +93,8 @@ def history_queries(flt: HistoryFilter) -> dict[str, Callable[[], object]]:
         "cost_per_run (30)": lambda: queries.cost_per_run(flt, limit=30),
         "attempts_page (page 1)": lambda: queries.attempts_page(flt, limit=50),
         "attempts_page (page 200)": lambda: queries.attempts_page(flt, limit=50, offset=9_950),
-        "run filter choices (100 runs)": lambda: run_choices(100),
-        "today's spend per provider (Models page)": spend_today_by_provider,
+        "run filter choices (100 runs)": lambda: run_choices(Ledger(), 100),
+        "today's spend per provider (Models page)": lambda: spend_today_by_provider(Ledger()),
     }
 
 
