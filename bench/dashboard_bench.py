@@ -34,6 +34,7 @@ from core.catalog import default_catalog  # noqa: E402
 from ui.figures import baseline_price, run_choices, spend_today_by_provider  # noqa: E402
 from core.ledger import HistoryFilter, Ledger  # noqa: E402
 from core.policy import Policy  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 DRAW_GOAL_S = 1.5
 PAGE_POLL_S = 0.4  # the Run page's fragment interval (app_pages/run.py POLL_S)
@@ -200,7 +201,7 @@ def run_bench(budget: Decimal) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="dashboard-run-") as tmp:
         os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "run.duckdb")
         plan = plan_offline(DEMAND)
-        page = start_run(plan, budget, default_catalog())
+        page = start_run(plan, budget, Settings.from_environ(os.environ))
         seen_at: dict[int, float] = {}
         while not page.done:
             time.sleep(PAGE_POLL_S)
@@ -208,7 +209,7 @@ def run_bench(budget: Decimal) -> dict[str, float]:
             for index, _ in enumerate(page.events()):
                 seen_at.setdefault(index, now)
         delays = [seen_at.get(i, time.time()) - e.ts for i, e in enumerate(page.events())]
-        fine = start_run(plan, budget, default_catalog())
+        fine = start_run(plan, budget, Settings.from_environ(os.environ))
         fine_samples = poll(lambda: len(fine.events()), lambda: fine.done, FINE_POLL_S)
         events = fine.events()
         fold_ms = median_ms(lambda: board_from_events(plan, events), 20)
@@ -253,7 +254,8 @@ def compare_bench() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="dashboard-compare-") as tmp:
         os.environ["ORCHESTRA_DB"] = str(Path(tmp) / "compare.duckdb")
         job = CompareJob.start("Explain DuckDB in two sentences.",
-                               default_compare_models(default_catalog()))
+                               default_compare_models(default_catalog()),
+                               settings=Settings.from_environ(os.environ))
         samples = poll(lambda: job.deltas, lambda: job.done, FINE_POLL_S)
     updates, deltas = update_rate(samples, FINE_POLL_S)
     return {"deltas": samples[-1], "deltas/s": deltas, "updates/s (50 ms poll)": updates}
