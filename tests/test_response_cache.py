@@ -155,6 +155,13 @@ tasks:
     assert second["baseline_cost_usd"] == 0 and second["saving_usd"] == 0  # not a "saving"
     runs = {a.run_id for a in Ledger(db).get_attempts()}
     assert len(runs) == 2
+    from ui.runs import open_run  # the Run page's cards say which answers came from the cache
+
+    paid, cached = open_run(first["run_id"], Ledger(db)), open_run(second["run_id"], Ledger(db))
+    assert paid is not None and cached is not None
+    assert not any(card.cached for card in paid.board.cards.values())
+    assert all(card.headline(0).startswith("done on ") and " · cached" in card.headline(0)
+               for card in cached.board.cards.values())
     assert main(["run", "--plan", str(plan), "--json", "--db", db]) == 0  # no --cache: paid
     assert json.loads(capsys.readouterr().out)["cost_usd"] > 0
 

@@ -118,6 +118,18 @@ def test_a_running_task_shows_its_model_and_elapsed_time() -> None:
     assert board.counts() == {"running": 1, "queued": 2}
 
 
+def test_a_task_answered_from_the_cache_says_so_on_its_card() -> None:
+    events = [event("task_started", "a", 1.0, model="openai:gpt-4o-mini"),
+              event("task_done", "a", 1.5, model="openai:gpt-4o-mini", cost_usd=Decimal(0),
+                    cached=True, text="the Nile"),
+              event("task_started", "b", 1.0, model="openai:gpt-4o-mini"),
+              event("task_done", "b", 2.0, model="openai:gpt-4o-mini",
+                    cost_usd=Decimal("0.0001"), text="the Baltic")]
+    board = board_from_events(PLAN, events)
+    assert board.cards["a"].headline(now=3.0) == "done on openai:gpt-4o-mini · $0.0000 · cached · 0.5s"
+    assert "cached" not in board.cards["b"].headline(now=3.0)
+
+
 def test_keys_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value-1234abcd")
     rows = {r["name"]: r for r in key_rows(Settings.from_environ(os.environ), {})}

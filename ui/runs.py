@@ -84,6 +84,8 @@ def _fold_attempt(board: RunBoard, card: TaskCard, previous: AttemptRecord | Non
     elif previous is not None and previous.model != attempt.model and attempt.fallback_from:
         board.fallbacks += 1
         card.notes.append(fallback_note(previous.model, attempt.model, attempt.reason))
+    if attempt.status == "ok":
+        card.cached = attempt.cached  # the answer came from the response cache
     outcome = {"ok": "ok", "error": "failed"}.get(attempt.status, attempt.status)
     board.segments.append(Segment(task_id=attempt.task_id, model=attempt.model,
                                   start=attempt.started_at, end=attempt.ended_at,

@@ -115,6 +115,7 @@ class TaskCard:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     output: str = ""
+    cached: bool = False  # answered by the response cache ($0, no HTTP request)
 
     def elapsed(self, now: float) -> float | None:
         """Seconds since the task started (to its end once it ended)."""
@@ -131,7 +132,8 @@ class TaskCard:
         if self.status == "retrying":
             return f"retrying {self.model}{took}"
         if self.status == "done":
-            return f"done on {self.model} · {money(self.cost_usd)}{took}"
+            cached = " · cached" if self.cached else ""
+            return f"done on {self.model} · {money(self.cost_usd)}{cached}{took}"
         if self.status in ("failed", "skipped"):
             return f"{self.status}: {shorten(self.reason, HEADLINE_CHARS)}"
         return self.status
@@ -239,6 +241,7 @@ def _apply_task_event(board: RunBoard, card: TaskCard, event: RunEvent) -> None:
         card.model = str(data.get("model") or card.model)
         card.cost_usd = _decimal(data.get("cost_usd"))
         card.output = str(data.get("text", ""))
+        card.cached = bool(data.get("cached"))
         board.cost_usd += card.cost_usd or Decimal(0)
     elif kind in ("task_failed", "task_skipped", "task_cancelled"):
         _finish_card(board, card, event, kind.removeprefix("task_"))

@@ -93,6 +93,7 @@ class TaskDone(_Payload):
     tier: str = ""
     cost_usd: Decimal | None = None
     resumed: bool = False
+    cached: bool = False  # answered by the response cache ($0, no HTTP request)
     text: str = ""
 
 
@@ -175,7 +176,8 @@ def _describe(run_id: str, p: BaseModel) -> str:  # noqa: C901 - one line per ev
             return f"budget warning: {p.message}"
         case TaskDone():
             return (f"done on {p.model} for {_money(p.cost_usd)}"
-                    + (" (resumed, not called again)" if p.resumed else ""))
+                    + (" (resumed, not called again)" if p.resumed else "")
+                    + (" (from the response cache)" if p.cached else ""))
         case TaskFailed():
             return f"FAILED ({p.kind}): {p.reason}"
         case TaskSkipped():

@@ -242,7 +242,8 @@ class Executor:
         state.ended_at = time.time()
         if status == "done" and output is not None:
             self.emit(TaskDone(model=output.model, tier=output.tier, cost_usd=output.cost_usd,
-                               resumed=resumed, text=output.text), state.task_id)
+                               resumed=resumed, cached=output.cached, text=output.text),
+                      state.task_id)
         elif status == "failed":
             self.emit(TaskFailed(kind=failure or "error", reason=error), state.task_id)
         elif status == "skipped":
