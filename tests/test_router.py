@@ -46,9 +46,12 @@ def test_primary_is_the_cheapest_viable_model_of_the_tier(catalog):
                            max_output_tokens=400)
     decision = _router(catalog).route(request)
     balanced = catalog.by_tier("balanced")
-    cheapest = min(balanced, key=lambda m: _expected_cost(m, 800, 400))
-    assert (decision.tier, decision.model) == ("balanced", cheapest.id)
-    assert decision.reason.startswith(f"complexity 3 → balanced; {cheapest.id} cheapest")
+    least = min(_expected_cost(m, 800, 400) for m in balanced)
+    # Prices move with the clock (DeepSeek's off-peak hours), and two models may tie: any of
+    # the cheapest is right.
+    cheapest = {m.id for m in balanced if _expected_cost(m, 800, 400) - least < 1e-9}
+    assert decision.tier == "balanced" and decision.model in cheapest
+    assert decision.reason.startswith(f"complexity 3 → balanced; {decision.model} cheapest")
 
 
 def test_capability_filter_and_reason(catalog):
