@@ -47,7 +47,6 @@ class CompareJob:
         judge_model: when set, this model scores each answer 1–5 against ``rubric`` afterwards.
         rubric: what a good answer does (for the judge).
         settings: the dashboard's settings (catalog, policy, keys, ledger file, sandbox).
-        ledger: where the answers are recorded (default: the settings' ledger).
         breakers: the dashboard's shared circuit breakers (its calls feed them).
     """
 
@@ -55,7 +54,7 @@ class CompareJob:
         self, prompt: str | None, models: Sequence[str], *, template: str | None = None,
         variables: Mapping[str, str] | None = None, system: str | None = None,
         max_tokens: int = 600, judge_model: str | None = None, rubric: str = DEFAULT_RUBRIC,
-        settings: Settings, ledger: Ledger | None = None, breakers: BreakerBoard | None = None,
+        settings: Settings, breakers: BreakerBoard | None = None,
     ) -> None:
         self.models = list(models)
         self._breakers = breakers
@@ -70,7 +69,7 @@ class CompareJob:
             "vars": dict(variables or {}), "system": system, "max_tokens": max_tokens,
         }
         self._settings = settings
-        self._ledger = ledger or settings.ledger()
+        self._ledger = settings.ledger()
         self._texts = {model: "" for model in self.models}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="compare", daemon=True)

@@ -25,7 +25,9 @@ import weakref
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
+
 import duckdb
+
 from core.ledger.records import ledger_money, utc_now
 from core.ledger.writer import Ledger
 from core.policy import CacheSettings, Policy

@@ -46,9 +46,8 @@ from core.calls.records import AttemptOutcome, attempt_record, first_line
 from core.calls.resilience import RetryPolicy
 from core.calls.tracing import attempt_span, fail_attempt, finish_attempt, span_ids
 from core.catalog import ModelSpec
-from core.errors import (AuthFailed, ContextLengthExceeded,
-                         InvalidOutput, MalformedResponse, OrchestraError, ProviderError,
-                         ProviderUnavailable)
+from core.errors import (AuthFailed, ContextLengthExceeded, InvalidOutput, MalformedResponse,
+                         OrchestraError, ProviderError, ProviderUnavailable)
 from core.execution.events import (AttemptFailed, BudgetWarned, FellBack, Payload, RestartedOn,
                                    Retrying, RunEvent)
 from core.policy import Policy
@@ -206,8 +205,10 @@ class CallStack:
     def _from_cache(self, call: _Call, spec: ModelSpec) -> CallOutcome | None:
         """A cached answer that passes the call's check, as one recorded $0 attempt; None
         when there is none (then the model is admitted and called)."""
+        if self.cache is None:
+            return None
         request = call.request.model_copy(update={"model": spec.id})
-        result = self.cache.answer(request) if self.cache is not None else None
+        result = self.cache.answer(request)
         if result is None or not passes(call.validate, result):
             return None
         with attempt_span(spec, request, call.context, result.mode) as span:

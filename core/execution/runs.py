@@ -185,11 +185,11 @@ class RunSession:
         return summary
 
     def _new_gateway(self) -> Gateway:
-        in_flight = self.policy.concurrency.per_provider
-        if self.settings is not None:
-            return self.settings.gateway(max_in_flight_per_provider=in_flight)
-        kind = gateway_type(self.policy.routing.local_only)
-        return kind(self.catalog, max_in_flight_per_provider=in_flight)
+        in_flight, local_only = self.policy.concurrency.per_provider, self.policy.routing.local_only
+        if self.settings is not None:  # the run's own policy decides local-only, as for the rest
+            return self.settings.gateway(local_only=local_only,
+                                         max_in_flight_per_provider=in_flight)
+        return gateway_type(local_only)(self.catalog, max_in_flight_per_provider=in_flight)
 
     # ── one task ─────────────────────────────────────────────────────────────────────────
     async def _run_task(self, task: Task, prompt: str, ctx: TaskContext) -> TaskOutput:
